@@ -1,0 +1,93 @@
+# epmd-c: a drop-in replacement for Erlang's port mapper daemon.
+
+PROG		 = epmd-c
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+MANDIR		?= $(PREFIX)/share/man
+DESTDIR		?=
+PKG_CONFIG	?= pkg-config
+PYTHON		?= python3
+
+# BUILD holds objects; BIN is the daemon. The sanitizer build sets both.
+BUILD		?= build
+BIN		?= $(PROG)
+
+DEPS		 = libevent_core libsystemd
+CFLAGS		?= -O2 -g
+WARNFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+		   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+		   -Wundef -Wvla -Wwrite-strings -Wmissing-declarations \
+		   -Wcast-align -Wnull-dereference
+CPPFLAGS	+= -D_GNU_SOURCE
+SANFLAGS	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
+		   -fno-omit-frame-pointer
+ALL_CFLAGS	 = $(WARNFLAGS) $(CPPFLAGS) $(EXTRA_CFLAGS) $(CFLAGS) \
+		   $(shell $(PKG_CONFIG) --cflags $(DEPS))
+LIBS		 = $(shell $(PKG_CONFIG) --libs $(DEPS))
+CHECK_CFLAGS	 = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS	 = $(shell $(PKG_CONFIG) --libs check)
+
+SRCS		 = $(wildcard src/*.c)
+OBJS		 = $(SRCS:src/%.c=$(BUILD)/%.o)
+LIB_OBJS	 = $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
+UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
+
+.PHONY: all run check unit asan deps deps-build deps-test install clean \
+	bench fuzz lint
+
+all: deps-build $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< \
+	    $(LIB_OBJS) $(LIBS) $(CHECK_LIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+unit: $(UNIT_BINS)
+
+# The same daemon and unit tests, built with ASan and UBSan.
+asan:
+	$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/$(PROG) \
+	    EXTRA_CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" CFLAGS="-O1 -g" \
+	    build/asan/$(PROG) unit
+
+# Build, then serve in the foreground on the default port.
+run: all
+	./$(BIN) $(ARGS)
+
+# Build everything and run every test; prints "N passed, M failed".
+check: deps-test all unit asan
+	$(PYTHON) tests/run --bin ./$(BIN) --asan-bin build/asan/$(PROG) \
+	    --unit-dir $(BUILD) --asan-unit-dir build/asan
+
+# Install the Debian packages needed (as root), or list what is missing.
+deps:
+	sh contrib/deps.sh build test
+deps-build:
+	@sh contrib/deps.sh build
+deps-test:
+	@sh contrib/deps.sh build test
+
+lint:
+	mandoc -Tlint -W warning man/$(PROG).8
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/$(PROG)
+	install -m 644 man/$(PROG).8 $(DESTDIR)$(MANDIR)/man8/$(PROG).8
+
+clean:
+	rm -rf build $(PROG)
+
+# Side-by-side benchmark against the real epmd (see bench/README.md).
+bench: all
+	$(MAKE) --no-print-directory -C bench
+	$(PYTHON) bench/run --bin ./$(BIN)

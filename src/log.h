@@ -1,0 +1,41 @@
+/* The log: stderr in the foreground, syslog when detached, journal under systemd. */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+
+enum log_target {
+	LOG_TO_STDERR,
+	LOG_TO_SYSLOG,
+	LOG_TO_JOURNAL,
+};
+
+/* Where to log, and how many -d flags were given. */
+void log_init(enum log_target target, int verbosity);
+enum log_target log_get_target(void);
+int log_get_verbosity(void);
+
+/* Fields attached to a message about a node or a peer; any may be NULL/0. */
+struct log_fields {
+	const char	*node;	/* EPMD_NODE= */
+	int		 port;	/* EPMD_PORT=, if > 0 */
+	const char	*peer;	/* EPMD_PEER= */
+};
+
+void log_warn(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));	/* with strerror(errno) */
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log at a syslog priority with structured fields. */
+void log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Log and exit(1); fatal appends strerror(errno). */
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+/* Called by fatal before exiting, to tell systemd; may be NULL. */
+void log_set_exit_hook(void (*hook)(int status));
+
+#endif

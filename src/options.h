@@ -1,0 +1,62 @@
+/* Command line and environment into one struct options. */
+#ifndef OPTIONS_H
+#define OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "epmd.h"
+
+enum options_command {
+	CMD_SERVE,	/* no client command: run the daemon */
+	CMD_NAMES,
+	CMD_DUMP,
+	CMD_KILL,
+	CMD_STOP,
+	CMD_STARTED,
+};
+
+enum options_status {
+	OPTIONS_OK,
+	OPTIONS_USAGE,	/* print the usage on stderr, exit 1 */
+	OPTIONS_FATAL,	/* print options.error, exit 1 */
+};
+
+/* One address to listen on. */
+struct listen_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	bool			implicit;	/* the always-added loopbacks */
+};
+
+#define OPTIONS_DEFAULT_MAX_PER_PEER	256
+
+struct options {
+	enum options_command	 command;
+	const char		*stop_name;
+	int			 debug;		/* number of -d flags */
+	long			 port;		/* whole, as given; bind uses 16 bits */
+	bool			 daemon;
+	bool			 relaxed;
+	bool			 systemd;
+	int			 packet_timeout;	/* seconds */
+	int			 delay_accept;		/* seconds */
+	int			 delay_write;		/* seconds */
+	int			 max_conns_per_peer;	/* 0: no cap */
+	/* Listen addresses; naddrs 0 means all interfaces (0.0.0.0 and ::). */
+	struct listen_addr	 addrs[EPMD_MAX_LISTENERS];
+	size_t			 naddrs;
+	char			 error[256];	/* for OPTIONS_FATAL */
+};
+
+/* Fill opts from the environment, then argv, left to right. */
+enum options_status options_parse(struct options *opts, int argc,
+	    char *const argv[]);
+/* Parse an -address list; appends to opts, with 127.0.0.1 and ::1 first. */
+enum options_status options_parse_addresses(struct options *opts,
+	    const char *list);
+/* The usage text, printed to stderr on a usage error. */
+const char *options_usage(void);
+
+#endif

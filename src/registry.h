@@ -1,0 +1,60 @@
+/* The node table: active registrations and the old/unused history. */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct registry;
+
+/* One node record, active or old/unused. Read-only outside registry.c. */
+struct node {
+	struct proto_alive2	 info;	/* name and extra point into this record */
+	uint32_t		 creation;	/* the last creation handed out */
+	int			 fd;		/* connection fd, shown by DUMP */
+	void			*handle;	/* the owner's connection, opaque */
+	bool			 active;
+};
+
+enum registry_result {
+	REGISTRY_OK,
+	REGISTRY_BAD_NAME,	/* invalid UTF-8, too long, or NUL */
+	REGISTRY_BAD_EXTRA,	/* extra longer than 1020 bytes */
+	REGISTRY_DUPLICATE,	/* an active node has that name */
+	REGISTRY_NOMEM,
+};
+
+/* A new empty registry keeping at most unused_limit old records. */
+struct registry *registry_new(size_t unused_limit);
+/* Free the registry and every record in it. */
+void registry_free(struct registry *reg);
+
+/* Register a node now (Unix time); on success *out is the active record. */
+enum registry_result registry_register(struct registry *reg,
+	    const struct proto_alive2 *req, int fd, void *handle,
+	    uint32_t now, struct node **out);
+/* Move an active node to the old/unused history. */
+void registry_unregister(struct registry *reg, struct node *node);
+/* The active node of that name (byte-exact), or NULL. */
+struct node *registry_lookup(const struct registry *reg,
+	    const uint8_t *name, size_t len);
+
+/* Number of active nodes, and of old/unused records. */
+size_t registry_count(const struct registry *reg);
+size_t registry_unused_count(const struct registry *reg);
+
+typedef void (*registry_visit_fn)(const struct node *node, void *arg);
+/* Visit active nodes, newest registration first. */
+void registry_foreach_active(const struct registry *reg,
+	    registry_visit_fn fn, void *arg);
+/* Visit old/unused records, oldest unregistration first. */
+void registry_foreach_unused(const struct registry *reg,
+	    registry_visit_fn fn, void *arg);
+
+/* The creation as a v5 (16-bit) client is told it: 1..3. */
+uint16_t registry_creation_v5(uint32_t creation);
+
+#endif
