@@ -53,6 +53,10 @@ $(BUILD):
 
 unit: $(UNIT_BINS)
 
+# The LD_PRELOAD shim that makes chosen loopback peers look remote.
+$(BUILD)/fakepeer.so: tests/lib/fakepeer.c | $(BUILD)
+	$(CC) $(WARNFLAGS) $(CPPFLAGS) -shared -fPIC -o $@ $< -ldl
+
 # The same daemon and unit tests, built with ASan and UBSan.
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/$(PROG) \
@@ -64,7 +68,7 @@ run: all
 	./$(BIN) $(ARGS)
 
 # Build everything and run every test; prints "N passed, M failed".
-check: deps-test all unit asan
+check: deps-test all unit asan $(BUILD)/fakepeer.so
 	$(PYTHON) tests/run --bin ./$(BIN) --asan-bin build/asan/$(PROG) \
 	    --unit-dir $(BUILD) --asan-unit-dir build/asan
 

@@ -78,7 +78,11 @@ long proto_utf8_chars(const uint8_t *s, size_t len);
 /* Can this name register: UTF-8, no NUL, <= 255 chars, <= 1020 bytes? */
 bool proto_name_valid(const uint8_t *name, size_t len);
 
-/* ALIVE2 reply, 'v' or 'y' by the request's HighestVersion; returns size. */
+/*
+ * ALIVE2 reply, 'v' (6 bytes) or 'y' (4 bytes) by the request's
+ * HighestVersion; returns its size. creation is the registry's 32-bit value:
+ * a 'y' reply carries creation % 3 + 1, an error reply always carries 99.
+ */
 size_t proto_encode_alive2_resp(uint8_t *out, uint16_t high, bool ok,
 	    uint32_t creation);
 /* PORT2_RESP for an unknown name ('w', 1); returns 2. */

@@ -54,7 +54,4 @@ void registry_foreach_active(const struct registry *reg,
 void registry_foreach_unused(const struct registry *reg,
 	    registry_visit_fn fn, void *arg);
 
-/* The creation as a v5 (16-bit) client is told it: 1..3. */
-uint16_t registry_creation_v5(uint32_t creation);
-
 #endif
