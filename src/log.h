@@ -38,4 +38,14 @@ void fatalx(const char *fmt, ...)
 /* Called by fatal before exiting, to tell systemd; may be NULL. */
 void log_set_exit_hook(void (*hook)(int status));
 
+/* Copy bytes for a log line, escaping control and non-ASCII bytes as \xNN. */
+const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
+/* Room log_escape needs for len bytes. */
+#define LOG_ESCAPED_SIZE(len)	((len) * 4 + 1)
+
+/* The journal writer (sd_journal_sendv by default); tests replace it. */
+struct iovec;
+typedef int (*log_journal_fn)(const struct iovec *iov, int n);
+void log_set_journal_writer(log_journal_fn fn);
+
 #endif

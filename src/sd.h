@@ -8,6 +8,8 @@
 int sd_take_listeners(int *fds, size_t max);
 /* Enable notifications (only under -systemd). */
 void sd_enable(void);
+/* Disable them and drop NOTIFY_SOCKET from the environment. */
+void sd_disable(void);
 /* Tell systemd we are ready, with a status line. */
 void sd_ready(const char *status);
 /* Update the status line. */

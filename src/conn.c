@@ -1,0 +1,613 @@
+/* One accepted connection's life: read one frame, answer, close or stay registered. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "peer.h"
+#include "peercount.h"
+#include "proto.h"
+#include "registry.h"
+
+/* At most this many refusal warnings per second reach the log. */
+#define REFUSAL_LOG_RATE	10
+
+enum conn_state {
+	CONN_READING,		/* waiting for one request frame */
+	CONN_REPLYING,		/* reply queued; close once it is written */
+	CONN_REGISTERING,	/* ALIVE2 OK queued; registered once written */
+	CONN_KILLING,		/* KILL OK queued; exit once written */
+	CONN_REGISTERED,	/* a node's liveness connection */
+};
+
+union addr {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+};
+
+struct conn {
+	struct server		*srv;
+	int			 fd;
+	enum conn_state		 state;
+	struct bufferevent	*bev;	/* NULL once registered */
+	struct event		*ev;	/* delay timer, then the liveness watch */
+	struct node		*node;	/* our registration, if any */
+	union addr		 peer;	/* as accept() reported it */
+	bool			 counted;	/* counted in srv->peers */
+	TAILQ_ENTRY(conn)	 entry;	/* in srv->pending or srv->registered */
+};
+
+static void	read_cb(struct bufferevent *, void *);
+static void	write_cb(struct bufferevent *, void *);
+static void	event_cb(struct bufferevent *, short, void *);
+
+/* The peer as text, for logs. */
+static const char *
+conn_peer(const struct conn *c, char *buf, size_t len)
+{
+	return peer_format(&c->peer.sa, buf, len);
+}
+
+/* Should another refusal be logged, or is the log being flooded? */
+static bool
+refusal_log_allowed(void)
+{
+	static time_t	window;
+	static unsigned	count, suppressed;
+	time_t		now = time(NULL);
+
+	if (now != window) {
+		if (suppressed > 0)
+			log_warnx("%u more refused requests not logged",
+			    suppressed);
+		window = now;
+		count = suppressed = 0;
+	}
+	if (count < REFUSAL_LOG_RATE) {
+		count++;
+		return true;
+	}
+	suppressed++;
+	return false;
+}
+
+/* Log a refused request, with the peer as a structured field. */
+static void
+conn_refused(const struct conn *c, const char *what)
+{
+	char			peer[PEER_ADDRSTRLEN];
+	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
+
+	if (refusal_log_allowed())
+		log_fields(LOG_WARNING, &f, "%s from %s refused", what, f.peer);
+}
+
+/* Is the peer local: loopback, or the address it connected to? */
+static bool
+conn_is_local(const struct conn *c)
+{
+	union addr	peer, self;
+	socklen_t	plen = sizeof(peer), slen = sizeof(self);
+
+	/* getpeername, as the reference does, so tests can fake remote peers. */
+	if (getpeername(c->fd, &peer.sa, &plen) == -1)
+		return false;
+	if (peer_is_local(&peer.sa, NULL))
+		return true;
+	if (getsockname(c->fd, &self.sa, &slen) == -1)
+		return false;
+	return peer_same_addr(&peer.sa, &self.sa);
+}
+
+/* The port for NAMES and DUMP headers: the one the client reached. */
+static uint32_t
+conn_header_port(const struct conn *c)
+{
+	union addr	self;
+	socklen_t	len = sizeof(self);
+	long		configured = c->srv->opts->port;
+
+	if (getsockname(c->fd, &self.sa, &len) == -1)
+		return (uint32_t)configured;
+	/* Keep the configured value when it names this port, as OTP does. */
+	if ((uint16_t)configured == peer_port(&self.sa))
+		return (uint32_t)configured;
+	return peer_port(&self.sa);
+}
+
+/* Enable reading or writing once a -delay_accept/-delay_write delay ends. */
+static void
+delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_READING)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Start a delay of secs seconds before reading or writing. */
+static void
+conn_delay(struct conn *c, int secs)
+{
+	struct timeval tv = { .tv_sec = secs };
+
+	if (c->ev == NULL)
+		c->ev = evtimer_new(c->srv->base, delay_cb, c);
+	if (c->ev == NULL || evtimer_add(c->ev, &tv) == -1) {
+		/* Without a timer, serve at once rather than never. */
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	}
+}
+
+/* Take over an accepted socket. */
+void
+conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
+{
+	const struct options	*opts = srv->opts;
+	struct conn		*c;
+	struct timeval		 tv = { .tv_sec = opts->packet_timeout + 1 };
+	bool			 capped = false;
+
+	if (opts->max_conns_per_peer > 0 && !peer_is_local(sa, NULL)) {
+		size_t n = peercount_add(srv->peers, sa);
+
+		capped = true;
+		if (n == 0 || n > (size_t)opts->max_conns_per_peer) {
+			if (n != 0)
+				peercount_remove(srv->peers, sa);
+			close(fd);
+			if (refusal_log_allowed()) {
+				char peer[PEER_ADDRSTRLEN];
+				struct log_fields f = {
+				    .peer = peer_format(sa, peer, sizeof(peer)) };
+
+				log_fields(LOG_WARNING, &f, "connection from %s "
+				    "refused: more than %d unregistered "
+				    "connections", f.peer,
+				    opts->max_conns_per_peer);
+			}
+			return;
+		}
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->srv = srv;
+	c->fd = fd;
+	c->state = CONN_READING;
+	c->counted = capped;
+	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
+	    (size_t)salen : sizeof(c->peer));
+	if ((c->bev = bufferevent_socket_new(srv->base, fd, 0)) == NULL) {
+		free(c);
+		goto fail;
+	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, EPMD_INBUF_SIZE - 1);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	TAILQ_INSERT_TAIL(&srv->pending, c, entry);
+	srv->npending++;
+	if (opts->delay_write > 0)
+		bufferevent_disable(c->bev, EV_WRITE);
+	if (opts->delay_accept > 0)
+		conn_delay(c, opts->delay_accept);
+	else
+		bufferevent_enable(c->bev, EV_READ);
+	return;
+fail:
+	log_warn("cannot take a new connection");
+	if (capped)
+		peercount_remove(srv->peers, sa);
+	close(fd);
+}
+
+/* Close a connection, unregistering its node if it has one. */
+void
+conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->node != NULL) {
+		char			 name[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+		struct log_fields	 f;
+
+		log_escape(c->node->info.name, c->node->info.name_len, name,
+		    sizeof(name));
+		f = (struct log_fields){ .node = name,
+		    .port = c->node->info.port };
+		/* At shutdown every node goes; one line says so instead. */
+		if (!srv->exiting)
+			log_fields(LOG_INFO, &f, "unregistered %s (port %u)",
+			    name, c->node->info.port);
+		registry_unregister(srv->reg, c->node);
+		c->node = NULL;
+		server_registry_changed(srv);
+	}
+	if (c->state == CONN_REGISTERED || c->state == CONN_REGISTERING)
+		TAILQ_REMOVE(&srv->registered, c, entry);
+	else {
+		TAILQ_REMOVE(&srv->pending, c, entry);
+		srv->npending--;
+	}
+	if (c->counted)
+		peercount_remove(srv->peers, &c->peer.sa);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->ev != NULL)
+		event_free(c->ev);
+	close(c->fd);
+	free(c);
+}
+
+/* Close up to n of the oldest unregistered connections; returns how many. */
+size_t
+conn_close_oldest_pending(struct server *srv, size_t n)
+{
+	size_t closed = 0;
+
+	while (closed < n && !TAILQ_EMPTY(&srv->pending)) {
+		struct conn *c = TAILQ_FIRST(&srv->pending);
+
+		/* A KILL reply on its way must still reach its client. */
+		if (c->state == CONN_KILLING)
+			break;
+		conn_close(c);
+		closed++;
+	}
+	return closed;
+}
+
+/* Close every connection (shutdown). */
+void
+conn_close_all(struct server *srv)
+{
+	while (!TAILQ_EMPTY(&srv->pending))
+		conn_close(TAILQ_FIRST(&srv->pending));
+	while (!TAILQ_EMPTY(&srv->registered))
+		conn_close(TAILQ_FIRST(&srv->registered));
+}
+
+/* Queue a reply (or what is already queued); next says what follows it. */
+static void
+conn_reply(struct conn *c, const void *data, size_t len, enum conn_state next)
+{
+	c->state = next;
+	if (len > 0 &&
+	    evbuffer_add(bufferevent_get_output(c->bev), data, len) == -1) {
+		log_warnx("out of memory queuing a reply");
+		conn_close(c);
+		return;
+	}
+	if (c->srv->opts->delay_write > 0)
+		conn_delay(c, c->srv->opts->delay_write);
+}
+
+/* A registered connection got data or EOF: the node is gone. */
+static void
+registered_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 byte;
+	ssize_t		 n;
+
+	(void)what;
+	n = recv(fd, &byte, 1, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		log_debug("data on a registered connection ends the "
+		    "registration");
+	conn_close(c);
+}
+
+/* The ALIVE2 reply is written: watch the socket for the node's end. */
+static void
+conn_become_registered(struct conn *c)
+{
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->ev != NULL)
+		event_free(c->ev);
+	c->state = CONN_REGISTERED;
+	c->ev = event_new(c->srv->base, c->fd, EV_READ | EV_PERSIST,
+	    registered_cb, c);
+	if (c->ev == NULL || event_add(c->ev, NULL) == -1) {
+		log_warnx("cannot watch a registered connection");
+		conn_close(c);
+	}
+}
+
+/* ALIVE2_REQ: register a node and keep the connection as its lifeline. */
+static void
+handle_alive2(struct conn *c, const struct proto_alive2 *req)
+{
+	struct server		*srv = c->srv;
+	struct node		*node;
+	enum registry_result	 r;
+	uint8_t			 reply[8];
+	char			 name[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+	char			 peer[PEER_ADDRSTRLEN];
+	struct log_fields	 f;
+	size_t			 len;
+
+	log_escape(req->name, req->name_len, name, sizeof(name));
+	f = (struct log_fields){ .node = name, .port = req->port,
+	    .peer = conn_peer(c, peer, sizeof(peer)) };
+	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
+	    &node);
+	if (r != REGISTRY_OK) {
+		static const char *why[] = {
+			[REGISTRY_BAD_NAME] = "invalid name",
+			[REGISTRY_BAD_EXTRA] = "extra too long",
+			[REGISTRY_DUPLICATE] = "name already registered",
+			[REGISTRY_NOMEM] = "out of memory",
+		};
+
+		log_fields(LOG_NOTICE, &f, "registration of %s refused: %s",
+		    name, why[r]);
+		len = proto_encode_alive2_resp(reply, req->high, false, 0);
+		/* Unlike OTP, close after the error: an open one leaks. */
+		conn_reply(c, reply, len, CONN_REPLYING);
+		return;
+	}
+	TAILQ_REMOVE(&srv->pending, c, entry);
+	srv->npending--;
+	TAILQ_INSERT_TAIL(&srv->registered, c, entry);
+	if (c->counted) {
+		peercount_remove(srv->peers, &c->peer.sa);
+		c->counted = false;
+	}
+	c->node = node;
+	log_fields(LOG_INFO, &f, "registered %s at port %u, creation %u",
+	    name, req->port, node->creation);
+	server_registry_changed(srv);
+	len = proto_encode_alive2_resp(reply, req->high, true, node->creation);
+	conn_reply(c, reply, len, CONN_REGISTERING);
+}
+
+/* PORT_PLEASE2_REQ: where does a node listen? */
+static void
+handle_port_please(struct conn *c, const uint8_t *name, size_t len)
+{
+	struct node	*node = registry_lookup(c->srv->reg, name, len);
+	uint8_t		 reply[PROTO_PORT2_RESP_MAX];
+	size_t		 n;
+
+	if (node != NULL)
+		n = proto_encode_port2_found(reply, &node->info);
+	else
+		n = proto_encode_port2_notfound(reply);
+	conn_reply(c, reply, n, CONN_REPLYING);
+}
+
+/* Append one NAMES line for a node. */
+static void
+add_names_line(const struct node *node, void *arg)
+{
+	uint8_t line[PROTO_LINE_MAX];
+	size_t	len;
+
+	len = proto_encode_names_line(line, node->info.name,
+	    node->info.name_len, node->info.port);
+	evbuffer_add(arg, line, len);
+}
+
+/* Append one DUMP line for an active node. */
+static void
+add_dump_active(const struct node *node, void *arg)
+{
+	uint8_t line[PROTO_LINE_MAX];
+	size_t	len;
+
+	len = proto_encode_dump_active(line, node->info.name,
+	    node->info.name_len, node->info.port, node->fd);
+	evbuffer_add(arg, line, len);
+}
+
+/* Append one DUMP line for an old/unused record. */
+static void
+add_dump_unused(const struct node *node, void *arg)
+{
+	uint8_t line[PROTO_LINE_MAX];
+	size_t	len;
+
+	len = proto_encode_dump_unused(line, node->info.name,
+	    node->info.name_len, node->info.port, node->fd);
+	evbuffer_add(arg, line, len);
+}
+
+/* NAMES_REQ and DUMP_REQ: the port header, then one line per record. */
+static void
+handle_listing(struct conn *c, bool dump)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	uint8_t		 hdr[4];
+
+	proto_encode_port_header(hdr, conn_header_port(c));
+	evbuffer_add(out, hdr, sizeof(hdr));
+	if (dump) {
+		registry_foreach_active(c->srv->reg, add_dump_active, out);
+		registry_foreach_unused(c->srv->reg, add_dump_unused, out);
+	} else
+		registry_foreach_active(c->srv->reg, add_names_line, out);
+	conn_reply(c, NULL, 0, CONN_REPLYING);
+}
+
+/* KILL_REQ: exit, unless nodes live and the check is strict. */
+static void
+handle_kill(struct conn *c)
+{
+	char			peer[PEER_ADDRSTRLEN];
+	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
+
+	if (!c->srv->opts->relaxed && registry_count(c->srv->reg) > 0) {
+		log_fields(LOG_WARNING, &f, "KILL from %s refused: %zu nodes "
+		    "registered (see -relaxed_command_check)", f.peer,
+		    registry_count(c->srv->reg));
+		conn_reply(c, "NO", 2, CONN_REPLYING);
+		return;
+	}
+	log_fields(LOG_NOTICE, &f, "killed by a KILL request from %s", f.peer);
+	conn_reply(c, "OK", 2, CONN_KILLING);
+}
+
+/* STOP_REQ: end one node's registration (relaxed mode only). */
+static void
+handle_stop(struct conn *c, const uint8_t *name, size_t len)
+{
+	struct node	*node;
+	char		 ename[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+
+	if (!c->srv->opts->relaxed) {
+		conn_refused(c, "STOP without -relaxed_command_check");
+		conn_close(c);
+		return;
+	}
+	if ((node = registry_lookup(c->srv->reg, name, len)) == NULL) {
+		/* OTP sends both words; its clients read the first seven. */
+		conn_reply(c, "NOEXISTSTOPPED", 14, CONN_REPLYING);
+		return;
+	}
+	log_escape(name, len > EPMD_MAXSYMLEN ? EPMD_MAXSYMLEN : len, ename,
+	    sizeof(ename));
+	log_info("stopping %s on request", ename);
+	conn_close(node->handle);
+	conn_reply(c, "STOPPED", 7, CONN_REPLYING);
+}
+
+/* Dispatch one complete request. */
+static void
+conn_handle(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct proto_request	req;
+	enum proto_error	err;
+	char			peer[PEER_ADDRSTRLEN];
+
+	if ((err = proto_decode(body, len, &req)) != PROTO_OK) {
+		log_debug("closing %s: %s", conn_peer(c, peer, sizeof(peer)),
+		    proto_strerror(err));
+		conn_close(c);
+		return;
+	}
+	switch (req.type) {
+	case PROTO_REQ_PORT_PLEASE2:
+		handle_port_please(c, req.name, req.name_len);
+		return;
+	case PROTO_REQ_NAMES:
+		handle_listing(c, false);
+		return;
+	default:
+		break;
+	}
+	if (!conn_is_local(c)) {
+		conn_refused(c, req.type == PROTO_REQ_ALIVE2 ? "ALIVE2" :
+		    req.type == PROTO_REQ_DUMP ? "DUMP" :
+		    req.type == PROTO_REQ_KILL ? "KILL" : "STOP");
+		conn_close(c);
+		return;
+	}
+	switch (req.type) {
+	case PROTO_REQ_ALIVE2:
+		handle_alive2(c, &req.alive2);
+		break;
+	case PROTO_REQ_DUMP:
+		handle_listing(c, true);
+		break;
+	case PROTO_REQ_KILL:
+		handle_kill(c);
+		break;
+	case PROTO_REQ_STOP:
+		handle_stop(c, req.name, req.name_len);
+		break;
+	default:
+		conn_close(c);
+		break;
+	}
+}
+
+/* Bytes arrived: wait for one whole frame, then handle it. */
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 len = evbuffer_get_length(in), body_len;
+	const uint8_t	*buf = evbuffer_pullup(in, -1);
+	char		 peer[PEER_ADDRSTRLEN];
+
+	switch (proto_frame_check(buf, len, &body_len)) {
+	case PROTO_FRAME_INCOMPLETE:
+		/* Never read past the frame: later bytes stay in the kernel. */
+		bufferevent_setwatermark(bev, EV_READ, 0,
+		    len + proto_frame_want(buf, len));
+		return;
+	case PROTO_FRAME_BAD_SIZE:
+		log_debug("closing %s: invalid packet size",
+		    conn_peer(c, peer, sizeof(peer)));
+		conn_close(c);
+		return;
+	case PROTO_FRAME_TRAILING:
+		log_debug("closing %s: more than one request",
+		    conn_peer(c, peer, sizeof(peer)));
+		conn_close(c);
+		return;
+	case PROTO_FRAME_COMPLETE:
+		break;
+	}
+	/* One request per connection: read nothing more. */
+	bufferevent_disable(bev, EV_READ);
+	conn_handle(c, buf + EPMD_FRAME_HEADER, body_len);
+}
+
+/* The reply is written: close, become a registration, or exit. */
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	switch (c->state) {
+	case CONN_REPLYING:
+		conn_close(c);
+		break;
+	case CONN_REGISTERING:
+		conn_become_registered(c);
+		break;
+	case CONN_KILLING:
+		server_exit(c->srv, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+/* EOF, error or timeout before the exchange ended: close silently. */
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 peer[PEER_ADDRSTRLEN];
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("closing %s: timeout", conn_peer(c, peer,
+		    sizeof(peer)));
+	if (c->state == CONN_KILLING) {
+		server_exit(c->srv, 0);
+		return;
+	}
+	conn_close(c);
+}

@@ -1,0 +1,83 @@
+/* epmd-c: the Erlang port mapper daemon and its command-line client. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "options.h"
+#include "sd.h"
+#include "server.h"
+
+/* Detach: double fork, new session, fds 0-2 on /dev/null. */
+static void
+daemonize(void)
+{
+	int fd;
+
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		_exit(0);	/* erl relies on the parent exiting 0 at once */
+	}
+	if (setsid() == -1)
+		fatal("setsid");
+	signal(SIGHUP, SIG_IGN);
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	umask(022);
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		fatal("/dev/null");
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options opts;
+
+	switch (options_parse(&opts, argc, argv)) {
+	case OPTIONS_OK:
+		break;
+	case OPTIONS_USAGE:
+		fputs(options_usage(), stderr);
+		return 1;
+	case OPTIONS_FATAL:
+		fprintf(stderr, "epmd-c: %s\n", opts.error);
+		return 1;
+	}
+	if (opts.command != CMD_SERVE)
+		return client_run(&opts);
+
+	if (opts.systemd) {
+		sd_enable();
+		log_set_exit_hook(sd_exiting);
+	} else
+		sd_disable();
+	if (opts.daemon) {
+		daemonize();
+		log_init(opts.systemd ? LOG_TO_JOURNAL : LOG_TO_SYSLOG,
+		    opts.debug);
+	} else
+		log_init(opts.systemd ? LOG_TO_JOURNAL : LOG_TO_STDERR,
+		    opts.debug);
+	return server_run(&opts);
+}

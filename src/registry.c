@@ -1,0 +1,499 @@
+/*
+ * The node table: a keyed hash table over every record, active or
+ * old/unused, plus two lists that give NAMES and DUMP their order.
+ */
+
+#include <sys/queue.h>
+#include <sys/random.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "epmd.h"
+#include "registry.h"
+
+/* First bucket count; a power of two. */
+#define REGISTRY_BUCKETS_MIN	64
+/* A bump never yields a creation below this (0..3 mean "v5" values). */
+#define REGISTRY_CREATION_MIN	4
+
+/*
+ * One record in one allocation: the public node, the list and chain
+ * links, then name and extra bytes in data[]. A record is on exactly one
+ * list, active or unused, so both share one TAILQ entry.
+ */
+struct record {
+	struct node		 node;
+	TAILQ_ENTRY(record)	 entry;
+	struct record		*hnext;		/* hash chain */
+	uint32_t		 hash;
+	uint16_t		 cap;		/* bytes in data[] */
+	uint8_t			 data[];
+};
+
+TAILQ_HEAD(record_list, record);
+
+struct registry {
+	struct record		**buckets;
+	size_t			  mask;		/* bucket count - 1 */
+	size_t			  nrecords;	/* active + unused */
+	size_t			  nactive;
+	size_t			  nunused;
+	size_t			  unused_limit;
+	uint32_t		  max_creation;	/* highest handed out */
+	uint64_t		  key[2];	/* hash key, random */
+	struct record_list	  active;	/* newest first */
+	struct record_list	  unused;	/* oldest unregistration first */
+};
+
+/* Rotate a 64-bit word left. */
+static inline uint64_t
+rotl64(uint64_t x, unsigned int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+/* Read 8 bytes as a little-endian word. */
+static inline uint64_t
+load_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* One mixing round of the SipHash permutation. */
+static inline void
+sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl64(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = rotl64(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl64(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = rotl64(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = rotl64(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = rotl64(v[2], 32);
+}
+
+/* Keyed SipHash-1-3 of a byte string, so peers cannot plan collisions. */
+static uint64_t
+sip_hash(const uint64_t key[2], const uint8_t *s, size_t len)
+{
+	uint64_t	 v[4], m;
+	size_t		 i, tail;
+
+	v[0] = key[0] ^ 0x736f6d6570736575ULL;
+	v[1] = key[1] ^ 0x646f72616e646f6dULL;
+	v[2] = key[0] ^ 0x6c7967656e657261ULL;
+	v[3] = key[1] ^ 0x7465646279746573ULL;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = load_le64(s + i);
+		v[3] ^= m;
+		sip_round(v);
+		v[0] ^= m;
+	}
+	m = (uint64_t)(len & 0xff) << 56;
+	for (tail = len - i; tail > 0; tail--)
+		m |= (uint64_t)s[i + tail - 1] << (8 * (tail - 1));
+	v[3] ^= m;
+	sip_round(v);
+	v[0] ^= m;
+
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* Hash a name with this registry's key. */
+static uint32_t
+name_hash(const struct registry *reg, const uint8_t *name, size_t len)
+{
+	uint64_t h = sip_hash(reg->key, name, len);
+
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Fill the hash key from the kernel, or from weaker sources if it fails. */
+static void
+seed_key(uint64_t key[2])
+{
+	uint8_t		*p = (uint8_t *)key;
+	size_t		 got = 0;
+	ssize_t		 n;
+	struct timespec	 ts;
+
+	/* Non-blocking: an early-boot start must not hang on entropy. */
+	while (got < sizeof(uint64_t) * 2) {
+		n = getrandom(p + got, sizeof(uint64_t) * 2 - got,
+		    GRND_NONBLOCK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == sizeof(uint64_t) * 2)
+		return;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	key[0] ^= (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL ^
+	    (uint64_t)ts.tv_nsec;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	key[1] ^= (uint64_t)ts.tv_nsec * 0xbf58476d1ce4e5b9ULL ^
+	    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)key;
+}
+
+/* The record that holds a public node. */
+static struct record *
+node_record(struct node *node)
+{
+	return (struct record *)((char *)node - offsetof(struct record, node));
+}
+
+/* Is this record's name exactly these bytes? */
+static bool
+record_has_name(const struct record *rec, uint32_t hash,
+    const uint8_t *name, size_t len)
+{
+	if (rec->hash != hash || rec->node.info.name_len != len)
+		return false;
+	return len == 0 || memcmp(rec->node.info.name, name, len) == 0;
+}
+
+/* Find the record, active or unused, with this name. */
+static struct record *
+table_find(const struct registry *reg, uint32_t hash, const uint8_t *name,
+    size_t len)
+{
+	struct record *rec;
+
+	for (rec = reg->buckets[hash & reg->mask]; rec != NULL;
+	    rec = rec->hnext)
+		if (record_has_name(rec, hash, name, len))
+			return rec;
+	return NULL;
+}
+
+/* Link a record into its bucket. */
+static void
+table_insert(struct registry *reg, struct record *rec)
+{
+	struct record **head = &reg->buckets[rec->hash & reg->mask];
+
+	rec->hnext = *head;
+	*head = rec;
+	reg->nrecords++;
+}
+
+/* Unlink a record from its bucket. */
+static void
+table_remove(struct registry *reg, struct record *rec)
+{
+	struct record **pp = &reg->buckets[rec->hash & reg->mask];
+
+	while (*pp != rec)
+		pp = &(*pp)->hnext;
+	*pp = rec->hnext;
+	rec->hnext = NULL;
+	reg->nrecords--;
+}
+
+/* Double the bucket array; on failure keep the old one (just slower). */
+static void
+table_grow(struct registry *reg)
+{
+	struct record	**nb, *rec, *next;
+	size_t		  oldn = reg->mask + 1, newn, i;
+
+	if (oldn > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	newn = oldn * 2;
+	if ((nb = calloc(newn, sizeof(*nb))) == NULL)
+		return;
+	for (i = 0; i < oldn; i++) {
+		for (rec = reg->buckets[i]; rec != NULL; rec = next) {
+			next = rec->hnext;
+			rec->hnext = nb[rec->hash & (newn - 1)];
+			nb[rec->hash & (newn - 1)] = rec;
+		}
+	}
+	free(reg->buckets);
+	reg->buckets = nb;
+	reg->mask = newn - 1;
+}
+
+/* Allocate a record with room for this name and extra; name copied. */
+static struct record *
+record_alloc(const uint8_t *name, size_t name_len, size_t extra_len,
+    uint32_t hash)
+{
+	struct record	*rec;
+	size_t		 cap = name_len + extra_len;
+
+	/* Both are <= EPMD_MAXSYMLEN, checked by the caller. */
+	if ((rec = calloc(1, sizeof(*rec) + cap)) == NULL)
+		return NULL;
+	rec->cap = (uint16_t)cap;
+	rec->hash = hash;
+	if (name_len > 0)
+		memcpy(rec->data, name, name_len);
+	rec->node.info.name = rec->data;
+	rec->node.info.name_len = name_len;
+	rec->node.fd = -1;
+	return rec;
+}
+
+/* Next creation after c: one more, and never below 4. */
+static uint32_t
+creation_bump(uint32_t c)
+{
+	c++;
+	if (c < REGISTRY_CREATION_MIN)
+		c = REGISTRY_CREATION_MIN;
+	return c;
+}
+
+/* Free the oldest old/unused record; its counter is not handed on. */
+static void
+evict_oldest(struct registry *reg)
+{
+	struct record *rec = TAILQ_FIRST(&reg->unused);
+
+	if (rec == NULL)
+		return;
+	TAILQ_REMOVE(&reg->unused, rec, entry);
+	reg->nunused--;
+	table_remove(reg, rec);
+	free(rec);
+}
+
+/*
+ * Take an old/unused record back for a new registration, moving it to a
+ * larger allocation if the new extra does not fit. Returns the record,
+ * off the unused list, or NULL (registry unchanged) if out of memory.
+ */
+static struct record *
+reclaim_unused(struct registry *reg, struct record *rec, size_t extra_len)
+{
+	struct record	*big;
+	size_t		 name_len = rec->node.info.name_len;
+
+	if (name_len + extra_len > rec->cap) {
+		big = record_alloc(rec->node.info.name, name_len, extra_len,
+		    rec->hash);
+		if (big == NULL)
+			return NULL;
+		big->node.creation = rec->node.creation;
+		table_remove(reg, rec);
+		TAILQ_REMOVE(&reg->unused, rec, entry);
+		free(rec);
+		table_insert(reg, big);
+		reg->nunused--;
+		return big;
+	}
+	TAILQ_REMOVE(&reg->unused, rec, entry);
+	reg->nunused--;
+	return rec;
+}
+
+/* Create a record for a name never seen (or evicted), with its creation. */
+static struct record *
+create_fresh(struct registry *reg, const struct proto_alive2 *req,
+    uint32_t hash, uint32_t now)
+{
+	struct record	*rec;
+	uint32_t	 base;
+
+	/* Allocate first so that failing leaves the history untouched. */
+	rec = record_alloc(req->name, req->name_len, req->extra_len, hash);
+	if (rec == NULL)
+		return NULL;
+	if (reg->nunused > reg->unused_limit)
+		evict_oldest(reg);
+	/* Above every creation ever given: evicted names cannot repeat. */
+	base = now > reg->max_creation ? now : reg->max_creation;
+	rec->node.creation = creation_bump(base);
+	table_insert(reg, rec);
+	if (reg->nrecords > reg->mask + 1)
+		table_grow(reg);
+	return rec;
+}
+
+/* A new empty registry keeping at most unused_limit old records. */
+struct registry *
+registry_new(size_t unused_limit)
+{
+	struct registry *reg;
+
+	if ((reg = calloc(1, sizeof(*reg))) == NULL)
+		return NULL;
+	reg->buckets = calloc(REGISTRY_BUCKETS_MIN, sizeof(*reg->buckets));
+	if (reg->buckets == NULL) {
+		free(reg);
+		return NULL;
+	}
+	reg->mask = REGISTRY_BUCKETS_MIN - 1;
+	reg->unused_limit = unused_limit;
+	TAILQ_INIT(&reg->active);
+	TAILQ_INIT(&reg->unused);
+	seed_key(reg->key);
+	return reg;
+}
+
+/* Free every record on a list. */
+static void
+free_list(struct record_list *list)
+{
+	struct record *rec;
+
+	while ((rec = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, rec, entry);
+		free(rec);
+	}
+}
+
+/* Free the registry and every record in it. */
+void
+registry_free(struct registry *reg)
+{
+	if (reg == NULL)
+		return;
+	free_list(&reg->active);
+	free_list(&reg->unused);
+	free(reg->buckets);
+	free(reg);
+}
+
+/* Register a node now (Unix time); on success *out is the active record. */
+enum registry_result
+registry_register(struct registry *reg, const struct proto_alive2 *req,
+    int fd, void *handle, uint32_t now, struct node **out)
+{
+	struct record	*rec;
+	struct node	*node;
+	uint32_t	 hash;
+
+	if (!proto_name_valid(req->name, req->name_len))
+		return REGISTRY_BAD_NAME;
+	if (req->extra_len > EPMD_MAXSYMLEN)
+		return REGISTRY_BAD_EXTRA;
+
+	hash = name_hash(reg, req->name, req->name_len);
+	rec = table_find(reg, hash, req->name, req->name_len);
+	if (rec != NULL && rec->node.active)
+		return REGISTRY_DUPLICATE;
+
+	if (rec != NULL) {
+		if ((rec = reclaim_unused(reg, rec, req->extra_len)) == NULL)
+			return REGISTRY_NOMEM;
+		rec->node.creation = creation_bump(rec->node.creation);
+	} else if ((rec = create_fresh(reg, req, hash, now)) == NULL)
+		return REGISTRY_NOMEM;
+
+	node = &rec->node;
+	node->info.port = req->port;
+	node->info.node_type = req->node_type;
+	node->info.protocol = req->protocol;
+	node->info.high = req->high;
+	node->info.low = req->low;
+	node->info.extra = rec->data + node->info.name_len;
+	node->info.extra_len = req->extra_len;
+	if (req->extra_len > 0)
+		memcpy(rec->data + node->info.name_len, req->extra,
+		    req->extra_len);
+	node->fd = fd;
+	node->handle = handle;
+	node->active = true;
+	if (node->creation > reg->max_creation)
+		reg->max_creation = node->creation;
+
+	TAILQ_INSERT_HEAD(&reg->active, rec, entry);
+	reg->nactive++;
+	if (out != NULL)
+		*out = node;
+	return REGISTRY_OK;
+}
+
+/* Move an active node to the old/unused history. */
+void
+registry_unregister(struct registry *reg, struct node *node)
+{
+	struct record *rec;
+
+	if (node == NULL || !node->active)
+		return;
+	rec = node_record(node);
+	TAILQ_REMOVE(&reg->active, rec, entry);
+	reg->nactive--;
+	node->active = false;
+	node->handle = NULL;
+	/* No eviction here: like the reference, only a new name evicts. */
+	TAILQ_INSERT_TAIL(&reg->unused, rec, entry);
+	reg->nunused++;
+}
+
+/* The active node of that name (byte-exact), or NULL. */
+struct node *
+registry_lookup(const struct registry *reg, const uint8_t *name, size_t len)
+{
+	struct record	*rec;
+
+	rec = table_find(reg, name_hash(reg, name, len), name, len);
+	if (rec == NULL || !rec->node.active)
+		return NULL;
+	return &rec->node;
+}
+
+/* Number of active nodes. */
+size_t
+registry_count(const struct registry *reg)
+{
+	return reg->nactive;
+}
+
+/* Number of old/unused records. */
+size_t
+registry_unused_count(const struct registry *reg)
+{
+	return reg->nunused;
+}
+
+/* Visit active nodes, newest registration first. */
+void
+registry_foreach_active(const struct registry *reg, registry_visit_fn fn,
+    void *arg)
+{
+	const struct record *rec;
+
+	TAILQ_FOREACH(rec, &reg->active, entry)
+		fn(&rec->node, arg);
+}
+
+/* Visit old/unused records, oldest unregistration first. */
+void
+registry_foreach_unused(const struct registry *reg, registry_visit_fn fn,
+    void *arg)
+{
+	const struct record *rec;
+
+	TAILQ_FOREACH(rec, &reg->unused, entry)
+		fn(&rec->node, arg);
+}

@@ -1,0 +1,401 @@
+/* The daemon: event loop, listeners, signals, accept back-off. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "conn.h"
+#include "log.h"
+#include "peer.h"
+#include "peercount.h"
+#include "registry.h"
+#include "sd.h"
+#include "server.h"
+
+/* How long accepting pauses when descriptors run out. */
+#define ACCEPT_RETRY_USEC	100000
+/* Unregistered connections closed at once when descriptors run out. */
+#define EMFILE_SHED		16
+/* Minimum seconds between two STATUS= updates to systemd. */
+#define STATUS_INTERVAL		1
+
+/* Raise RLIMIT_NOFILE to its hard limit: capacity is the only ceiling. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("cannot raise the descriptor limit from %llu",
+			    (unsigned long long)old);
+			return;
+		}
+		log_info("descriptor limit raised from %llu to %llu",
+		    (unsigned long long)old, (unsigned long long)rl.rlim_max);
+	} else
+		log_info("descriptor limit is %llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
+/* Enable or disable every listener. */
+static void
+set_accepting(struct server *srv, bool on)
+{
+	size_t i;
+
+	if (srv->accepting == on)
+		return;
+	for (i = 0; i < srv->nlisteners; i++) {
+		if (on)
+			evconnlistener_enable(srv->listeners[i]);
+		else
+			evconnlistener_disable(srv->listeners[i]);
+	}
+	srv->accepting = on;
+}
+
+/* A new connection on any listener. */
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	(void)l;
+	conn_accept(arg, fd, sa, salen);
+}
+
+/* Resume accepting after a pause for descriptors. */
+static void
+accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	set_accepting(arg, true);
+}
+
+/* accept() failed: on EMFILE/ENFILE shed idle connections and pause. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { .tv_usec = ACCEPT_RETRY_USEC };
+	int		 err = EVUTIL_SOCKET_ERROR();
+	size_t		 shed;
+
+	(void)l;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		errno = err;
+		log_warn("accept");
+		return;
+	}
+	/* Idle unregistered peers go first; registered nodes are never harmed. */
+	shed = conn_close_oldest_pending(srv, EMFILE_SHED);
+	set_accepting(srv, false);
+	evtimer_add(srv->accept_retry, &tv);
+	errno = err;
+	log_warn("out of descriptors with %zu registered nodes and %zu other "
+	    "connections; closed %zu idle ones, accepting again shortly",
+	    registry_count(srv->reg), srv->npending, shed);
+}
+
+/* Send the rate-limited STATUS= line. */
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	sd_status("Processing port mapping requests; %zu nodes registered",
+	    registry_count(srv->reg));
+}
+
+/* The registry changed: schedule a status update for systemd. */
+void
+server_registry_changed(struct server *srv)
+{
+	struct timeval tv = { .tv_sec = STATUS_INTERVAL };
+
+	if (srv->status_timer != NULL && !evtimer_pending(srv->status_timer,
+	    NULL))
+		evtimer_add(srv->status_timer, &tv);
+}
+
+/* Stop the loop and exit with status. */
+void
+server_exit(struct server *srv, int status)
+{
+	if (srv->exiting)
+		return;
+	srv->exiting = true;
+	srv->exit_status = status;
+	event_base_loopbreak(srv->base);
+}
+
+/* SIGTERM, SIGINT (and SIGHUP in the foreground): shut down cleanly. */
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	log_info("%s received, shutting down", strsignal((int)sig));
+	sd_stopping();
+	server_exit(srv, 0);
+}
+
+/* Ping the systemd watchdog. */
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sd_watchdog_ping();
+}
+
+/* Wrap a listening socket in a listener. */
+static bool
+add_listener(struct server *srv, struct evconnlistener *l)
+{
+	if (l == NULL)
+		return false;
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	srv->listeners[srv->nlisteners++] = l;
+	return true;
+}
+
+/* Bind one address; returns 0, or the errno of the failure. */
+static int
+listen_on(struct server *srv, const struct listen_addr *la, uint16_t port)
+{
+	struct sockaddr_storage	 ss = la->ss;
+	unsigned		 flags = LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+	struct evconnlistener	*l;
+
+	if (ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	} else
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	l = evconnlistener_new_bind(srv->base, accept_cb, srv, flags,
+	    SOMAXCONN, (struct sockaddr *)&ss, (int)la->len);
+	if (!add_listener(srv, l))
+		return errno != 0 ? errno : EINVAL;
+	return 0;
+}
+
+/* Another epmd holds the port: exit 0 as OTP does, but say why. */
+static void __attribute__((noreturn))
+exit_in_use(const struct server *srv, const struct listen_addr *la)
+{
+	char addr[PEER_ADDRSTRLEN];
+
+	peer_format_addr((const struct sockaddr *)&la->ss, addr, sizeof(addr));
+	log_warnx("port %u on %s is already in use (another epmd running?); "
+	    "exiting", (unsigned)(uint16_t)srv->opts->port, addr);
+	sd_exiting(0);
+	exit(0);
+}
+
+/* Open the listeners of -address (or all interfaces). */
+static void
+open_own_listeners(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+	struct listen_addr	 any[2];
+	const struct listen_addr *addrs = opts->addrs;
+	size_t			 i, n = opts->naddrs;
+	uint16_t		 port = (uint16_t)opts->port;
+
+	if (n == 0) {
+		struct sockaddr_in	*sin = (struct sockaddr_in *)&any[0].ss;
+		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&any[1].ss;
+
+		memset(any, 0, sizeof(any));
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		any[0].len = sizeof(*sin);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		any[1].len = sizeof(*sin6);
+		addrs = any;
+		n = 2;
+	}
+	for (i = 0; i < n; i++) {
+		char	addr[PEER_ADDRSTRLEN];
+		int	err;
+
+		errno = 0;
+		if ((err = listen_on(srv, &addrs[i], port)) == 0)
+			continue;
+		if (err == EADDRINUSE)
+			exit_in_use(srv, &addrs[i]);
+		peer_format_addr((const struct sockaddr *)&addrs[i].ss, addr,
+		    sizeof(addr));
+		/* No IPv6 here, or an implicit loopback missing: carry on. */
+		if ((opts->naddrs == 0 && (err == EAFNOSUPPORT ||
+		    err == EPROTONOSUPPORT || err == EADDRNOTAVAIL)) ||
+		    addrs[i].implicit) {
+			errno = err;
+			log_warn("failed to bind on ipaddr %s", addr);
+			continue;
+		}
+		errno = err;
+		fatal("failed to bind on ipaddr %s", addr);
+	}
+	if (srv->nlisteners == 0)
+		fatalx("unable to bind any address");
+}
+
+/* Use the sockets systemd passed, as they are. */
+static void
+open_systemd_listeners(struct server *srv)
+{
+	int	fds[EPMD_MAX_LISTENERS];
+	int	i, n;
+
+	if ((n = sd_take_listeners(fds, EPMD_MAX_LISTENERS)) < 0)
+		fatalx("cannot use the sockets systemd passed");
+	if (n == 0)
+		fatalx("systemd provides no sockets");
+	for (i = 0; i < n; i++) {
+		/* The accept loop needs them non-blocking; listen() was done. */
+		if (evutil_make_socket_nonblocking(fds[i]) == -1 ||
+		    !add_listener(srv, evconnlistener_new(srv->base, accept_cb,
+		    srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+		    fds[i])))
+			fatal("cannot use systemd socket %d", fds[i]);
+	}
+}
+
+/* Log where we listen. */
+static void
+log_listeners(const struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisteners; i++) {
+		struct sockaddr_storage	ss;
+		socklen_t		len = sizeof(ss);
+		char			addr[PEER_ADDRSTRLEN];
+		int			fd;
+
+		fd = evconnlistener_get_fd(srv->listeners[i]);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+			log_info("listening on %s", peer_format(
+			    (struct sockaddr *)&ss, addr, sizeof(addr)));
+	}
+}
+
+/* Add a signal handler that lives as long as the loop. */
+static struct event *
+add_signal(struct server *srv, int sig)
+{
+	struct event *ev = evsignal_new(srv->base, sig, signal_cb, srv);
+
+	if (ev == NULL || evsignal_add(ev, NULL) == -1)
+		fatalx("cannot handle signal %d", sig);
+	return ev;
+}
+
+/* Run the daemon until killed or signalled; returns the exit status. */
+int
+server_run(const struct options *opts)
+{
+	struct server		 srv;
+	struct event		*sigs[3] = { NULL, NULL, NULL }, *watchdog = NULL;
+	struct event_config	*cfg;
+	unsigned long long	 wd_usec;
+	size_t			 i;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.opts = opts;
+	TAILQ_INIT(&srv.pending);
+	TAILQ_INIT(&srv.registered);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	if ((cfg = event_config_new()) == NULL)
+		fatalx("out of memory");
+	/* Timers are per connection; precise ones cost nothing with epoll. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	srv.base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (srv.base == NULL)
+		fatalx("cannot create the event loop");
+	srv.reg = registry_new(opts->debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
+	    EPMD_UNREG_LIMIT);
+	srv.peers = peercount_new();
+	srv.accept_retry = evtimer_new(srv.base, accept_retry_cb, &srv);
+	if (srv.reg == NULL || srv.peers == NULL || srv.accept_retry == NULL)
+		fatalx("out of memory");
+
+	if (opts->systemd)
+		open_systemd_listeners(&srv);
+	else
+		open_own_listeners(&srv);
+	srv.accepting = true;
+	log_listeners(&srv);
+
+	sigs[0] = add_signal(&srv, SIGTERM);
+	sigs[1] = add_signal(&srv, SIGINT);
+	if (opts->daemon)
+		signal(SIGHUP, SIG_IGN);
+	else
+		sigs[2] = add_signal(&srv, SIGHUP);
+
+	if (opts->systemd) {
+		srv.status_timer = evtimer_new(srv.base, status_cb, &srv);
+		if ((wd_usec = sd_watchdog_usec()) > 0) {
+			struct timeval tv = {
+				.tv_sec = (time_t)(wd_usec / 2 / 1000000),
+				.tv_usec = (suseconds_t)(wd_usec / 2 % 1000000),
+			};
+
+			watchdog = event_new(srv.base, -1, EV_PERSIST,
+			    watchdog_cb, NULL);
+			if (watchdog != NULL)
+				evtimer_add(watchdog, &tv);
+		}
+		sd_ready("Processing port mapping requests...");
+	}
+	log_info("ready; packet timeout %d s, %s command check",
+	    opts->packet_timeout, opts->relaxed ? "relaxed" : "strict");
+
+	event_base_dispatch(srv.base);
+
+	for (i = 0; i < srv.nlisteners; i++)
+		evconnlistener_free(srv.listeners[i]);
+	conn_close_all(&srv);
+	for (i = 0; i < 3; i++)
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	if (watchdog != NULL)
+		event_free(watchdog);
+	if (srv.status_timer != NULL)
+		event_free(srv.status_timer);
+	event_free(srv.accept_retry);
+	registry_free(srv.reg);
+	peercount_free(srv.peers);
+	event_base_free(srv.base);
+	sd_exiting(srv.exit_status);
+	return srv.exit_status;
+}

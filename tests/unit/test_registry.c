@@ -1,0 +1,693 @@
+/* Unit tests for the node table: registration, creation, history, order. */
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "epmd.h"
+#include "registry.h"
+
+#define NOW		1795269781u
+#define COLLECT_MAX	64
+#define COLLECT_NAME	64
+
+/* Names seen by a foreach visit, in visit order. */
+struct collect {
+	char	names[COLLECT_MAX][COLLECT_NAME];
+	size_t	n;
+};
+
+/* A request for a name given as a C string, with no extra. */
+static struct proto_alive2
+req_for(const char *name)
+{
+	struct proto_alive2 req;
+
+	memset(&req, 0, sizeof(req));
+	req.port = 5001;
+	req.node_type = 77;
+	req.protocol = 0;
+	req.high = 6;
+	req.low = 5;
+	req.name = (const uint8_t *)name;
+	req.name_len = strlen(name);
+	return req;
+}
+
+/* Register a name that must succeed and return its node. */
+static struct node *
+must_register(struct registry *reg, const char *name, uint32_t now)
+{
+	struct proto_alive2	 req = req_for(name);
+	struct node		*node = NULL;
+
+	ck_assert_int_eq(registry_register(reg, &req, 7, NULL, now, &node),
+	    REGISTRY_OK);
+	ck_assert_ptr_nonnull(node);
+	return node;
+}
+
+/* Register then unregister a name; return the creation it got. */
+static uint32_t
+cycle(struct registry *reg, const char *name, uint32_t now)
+{
+	struct node	*node = must_register(reg, name, now);
+	uint32_t	 creation = node->creation;
+
+	registry_unregister(reg, node);
+	return creation;
+}
+
+/* Register raw name bytes and return the result only. */
+static enum registry_result
+try_register(struct registry *reg, const uint8_t *name, size_t len,
+    size_t extra_len)
+{
+	static const uint8_t	 extra[EPMD_MAXSYMLEN + 8];
+	struct proto_alive2	 req = req_for("");
+	struct node		*node = NULL;
+
+	req.name = name;
+	req.name_len = len;
+	req.extra = extra;
+	req.extra_len = extra_len;
+	return registry_register(reg, &req, 3, NULL, NOW, &node);
+}
+
+/* Foreach callback: copy each name into a struct collect. */
+static void
+collect_name(const struct node *node, void *arg)
+{
+	struct collect	*c = arg;
+	size_t		 len = node->info.name_len;
+
+	ck_assert_uint_lt(c->n, COLLECT_MAX);
+	ck_assert_uint_lt(len, COLLECT_NAME);
+	memcpy(c->names[c->n], node->info.name, len);
+	c->names[c->n][len] = '\0';
+	c->n++;
+}
+
+/* Foreach callback: count visits. */
+static void
+count_visit(const struct node *node, void *arg)
+{
+	size_t *n = arg;
+
+	(void)node;
+	(*n)++;
+}
+
+/* The old/unused record of a name, found by walking the history. */
+struct find_unused {
+	const char		*name;
+	const struct node	*found;
+};
+
+/* Foreach callback: remember the record whose name matches. */
+static void
+find_unused_visit(const struct node *node, void *arg)
+{
+	struct find_unused *f = arg;
+
+	if (node->info.name_len == strlen(f->name) &&
+	    memcmp(node->info.name, f->name, node->info.name_len) == 0)
+		f->found = node;
+}
+
+/* Look a C-string name up among active nodes. */
+static struct node *
+lookup(struct registry *reg, const char *name)
+{
+	return registry_lookup(reg, (const uint8_t *)name, strlen(name));
+}
+
+START_TEST(test_first_creation_is_now_plus_one)
+{
+	struct registry *reg = registry_new(1000);
+
+	ck_assert_uint_eq(must_register(reg, "foo", NOW)->creation, NOW + 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_reregistration_from_old_list_is_previous_plus_one)
+{
+	struct registry	*reg = registry_new(1000);
+	uint32_t	 c1, c2, c3;
+
+	c1 = cycle(reg, "foo", NOW);
+	c2 = cycle(reg, "foo", NOW + 100);
+	c3 = cycle(reg, "foo", NOW + 200);
+	ck_assert_uint_eq(c1, NOW + 1);
+	ck_assert_uint_eq(c2, c1 + 1);
+	ck_assert_uint_eq(c3, c2 + 1);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_duplicate_active_name_rejected)
+{
+	struct registry		*reg = registry_new(1000);
+	struct node		*first, *out = NULL;
+	struct proto_alive2	 req = req_for("foo");
+
+	first = must_register(reg, "foo", NOW);
+	req.port = 9999;
+	ck_assert_int_eq(registry_register(reg, &req, 8, &req, NOW, &out),
+	    REGISTRY_DUPLICATE);
+	ck_assert_ptr_null(out);
+	ck_assert_ptr_eq(lookup(reg, "foo"), first);
+	ck_assert_uint_eq(first->info.port, 5001);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_eviction_never_repeats_a_creation)
+{
+	struct registry		*reg = registry_new(5);
+	struct find_unused	 f = { "u0", NULL };
+	uint32_t		 seen[3], c, brandnew;
+	char			 name[16];
+	int			 i;
+
+	for (i = 0; i < 3; i++)
+		seen[i] = cycle(reg, "u0", NOW);
+	for (i = 1; i <= 6; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		cycle(reg, name, NOW);
+	}
+	brandnew = must_register(reg, "brandnew", NOW)->creation;
+	for (i = 0; i < 3; i++)
+		ck_assert_uint_ne(brandnew, seen[i]);
+
+	/* u0 was evicted: it is no longer in the history. */
+	registry_foreach_unused(reg, find_unused_visit, &f);
+	ck_assert_ptr_null(f.found);
+
+	c = must_register(reg, "u0", NOW)->creation;
+	for (i = 0; i < 3; i++)
+		ck_assert_uint_gt(c, seen[i]);
+	ck_assert_uint_gt(c, brandnew);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_old_list_reaches_limit_plus_one_like_reference)
+{
+	struct registry	*reg = registry_new(1000);
+	size_t		 visits = 0;
+	char		 name[16];
+	int		 i;
+
+	for (i = 0; i < 1001; i++) {
+		snprintf(name, sizeof(name), "u%04d", i);
+		cycle(reg, name, NOW);
+	}
+	ck_assert_uint_eq(registry_unused_count(reg), 1001);
+	registry_foreach_unused(reg, count_visit, &visits);
+	ck_assert_uint_eq(visits, 1001);
+
+	/* The next new name evicts exactly one, then adds itself. */
+	cycle(reg, "one-more", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 1001);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_reregistration_does_not_evict)
+{
+	struct registry	*reg = registry_new(2);
+	char		 name[16];
+	int		 i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		cycle(reg, name, NOW);
+	}
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	must_register(reg, "n3", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 2);
+	must_register(reg, "n1", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_names_order_newest_first)
+{
+	struct registry	*reg = registry_new(1000);
+	struct collect	 c;
+
+	memset(&c, 0, sizeof(c));
+	must_register(reg, "a", NOW);
+	registry_unregister(reg, must_register(reg, "b", NOW));
+	must_register(reg, "c", NOW);
+	must_register(reg, "b", NOW);
+	registry_foreach_active(reg, collect_name, &c);
+	ck_assert_uint_eq(c.n, 3);
+	ck_assert_str_eq(c.names[0], "b");
+	ck_assert_str_eq(c.names[1], "c");
+	ck_assert_str_eq(c.names[2], "a");
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_unused_order_oldest_first)
+{
+	struct registry	*reg = registry_new(1000);
+	struct node	*a, *b, *c;
+	struct collect	 col;
+
+	memset(&col, 0, sizeof(col));
+	a = must_register(reg, "a", NOW);
+	b = must_register(reg, "b", NOW);
+	c = must_register(reg, "c", NOW);
+	registry_unregister(reg, b);
+	registry_unregister(reg, c);
+	registry_unregister(reg, a);
+	registry_foreach_unused(reg, collect_name, &col);
+	ck_assert_uint_eq(col.n, 3);
+	ck_assert_str_eq(col.names[0], "b");
+	ck_assert_str_eq(col.names[1], "c");
+	ck_assert_str_eq(col.names[2], "a");
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_bump_never_below_4)
+{
+	struct registry *reg = registry_new(1000);
+
+	ck_assert_uint_eq(must_register(reg, "a", 0)->creation, 4);
+	ck_assert_uint_eq(must_register(reg, "b", 2)->creation, 5);
+	registry_free(reg);
+
+	reg = registry_new(1000);
+	ck_assert_uint_eq(must_register(reg, "a", 3)->creation, 4);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_two_new_names_same_second_get_distinct_creations)
+{
+	struct registry	*reg = registry_new(1000);
+	uint32_t	 a, b;
+
+	a = must_register(reg, "a", NOW)->creation;
+	b = must_register(reg, "b", NOW)->creation;
+	ck_assert_uint_eq(a, NOW + 1);
+	ck_assert_uint_eq(b, NOW + 2);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_new_name_creation_monotonic_when_clock_goes_back)
+{
+	struct registry	*reg = registry_new(1000);
+	uint32_t	 a, b;
+
+	a = must_register(reg, "a", NOW)->creation;
+	b = must_register(reg, "b", NOW - 3600)->creation;
+	ck_assert_uint_eq(b, a + 1);
+	ck_assert_uint_eq(must_register(reg, "c", NOW + 10)->creation,
+	    NOW + 11);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_empty_name_registers)
+{
+	struct registry	*reg = registry_new(1000);
+	struct node	*node;
+
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"", 0, 1),
+	    REGISTRY_OK);
+	node = registry_lookup(reg, (const uint8_t *)"", 0);
+	ck_assert_ptr_nonnull(node);
+	ck_assert_uint_eq(node->info.name_len, 0);
+	ck_assert_uint_eq(node->info.extra_len, 1);
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"", 0, 1),
+	    REGISTRY_DUPLICATE);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_255_char_4byte_utf8_name_ok)
+{
+	struct registry	*reg = registry_new(1000);
+	uint8_t		 name[255 * 4];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(name); i += 4) {
+		name[i] = 0xf0;
+		name[i + 1] = 0x9f;
+		name[i + 2] = 0x98;
+		name[i + 3] = 0x80;
+	}
+	ck_assert_int_eq(try_register(reg, name, sizeof(name), 0),
+	    REGISTRY_OK);
+	ck_assert_ptr_nonnull(registry_lookup(reg, name, sizeof(name)));
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_256_ascii_name_rejected)
+{
+	struct registry	*reg = registry_new(1000);
+	uint8_t		 name[256];
+
+	memset(name, 'a', sizeof(name));
+	ck_assert_int_eq(try_register(reg, name, 256, 0), REGISTRY_BAD_NAME);
+	ck_assert_int_eq(try_register(reg, name, 255, 0), REGISTRY_OK);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_name_rejected)
+{
+	static const uint8_t	 ff_fe[] = { 0xff, 0xfe };
+	static const uint8_t	 overlong[] = { 0xc0, 0x80 };
+	static const uint8_t	 surrogate[] = { 0xed, 0xa0, 0x80 };
+	static const uint8_t	 nul[] = { 'f', 0, 'o' };
+	struct registry		*reg = registry_new(1000);
+
+	ck_assert_int_eq(try_register(reg, ff_fe, 2, 0), REGISTRY_BAD_NAME);
+	ck_assert_int_eq(try_register(reg, overlong, 2, 0),
+	    REGISTRY_BAD_NAME);
+	ck_assert_int_eq(try_register(reg, surrogate, 3, 0),
+	    REGISTRY_BAD_NAME);
+	ck_assert_int_eq(try_register(reg, nul, 3, 0), REGISTRY_BAD_NAME);
+	ck_assert_uint_eq(registry_count(reg), 0);
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_extra_1020_ok_1021_rejected)
+{
+	struct registry *reg = registry_new(1000);
+
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"a", 1, 1021),
+	    REGISTRY_BAD_EXTRA);
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"a", 1, 1020),
+	    REGISTRY_OK);
+	ck_assert_uint_eq(lookup(reg, "a")->info.extra_len, 1020);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_validation_order_name_extra_duplicate)
+{
+	struct registry *reg = registry_new(1000);
+
+	must_register(reg, "a", NOW);
+	/* A bad name wins over a bad extra; a bad extra over a duplicate. */
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"\xff", 1, 1021),
+	    REGISTRY_BAD_NAME);
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"a", 1, 1021),
+	    REGISTRY_BAD_EXTRA);
+	ck_assert_int_eq(try_register(reg, (const uint8_t *)"a", 1, 0),
+	    REGISTRY_DUPLICATE);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_lookup_is_byte_exact)
+{
+	struct registry	*reg = registry_new(1000);
+	struct node	*foo;
+
+	foo = must_register(reg, "foo", NOW);
+	ck_assert_ptr_eq(lookup(reg, "foo"), foo);
+	ck_assert_ptr_null(lookup(reg, "Foo"));
+	ck_assert_ptr_null(lookup(reg, "fo"));
+	ck_assert_ptr_null(lookup(reg, "foo "));
+	ck_assert_ptr_null(registry_lookup(reg, (const uint8_t *)"foo", 4));
+	ck_assert_ptr_null(lookup(reg, ""));
+	/* Case variants are distinct names, both registrable. */
+	must_register(reg, "FOO", NOW);
+	ck_assert_uint_eq(registry_count(reg), 2);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_lookup_ignores_old_records)
+{
+	struct registry *reg = registry_new(1000);
+
+	cycle(reg, "foo", NOW);
+	ck_assert_ptr_null(lookup(reg, "foo"));
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_reregister_with_longer_extra)
+{
+	static const uint8_t	 extra[] = { 'x', 0, 'y', 0, 'z', 0xff, 7 };
+	struct registry		*reg = registry_new(1000);
+	struct proto_alive2	 req = req_for("foo");
+	struct node		*node;
+	uint32_t		 first;
+
+	req.extra = extra;
+	req.extra_len = 1;
+	ck_assert_int_eq(registry_register(reg, &req, 4, NULL, NOW, &node),
+	    REGISTRY_OK);
+	first = node->creation;
+	registry_unregister(reg, node);
+
+	req.extra_len = sizeof(extra);
+	ck_assert_int_eq(registry_register(reg, &req, 5, NULL, NOW, &node),
+	    REGISTRY_OK);
+	ck_assert_uint_eq(node->creation, first + 1);
+	ck_assert_uint_eq(node->info.name_len, 3);
+	ck_assert_mem_eq(node->info.name, "foo", 3);
+	ck_assert_uint_eq(node->info.extra_len, sizeof(extra));
+	ck_assert_mem_eq(node->info.extra, extra, sizeof(extra));
+	ck_assert_ptr_eq(lookup(reg, "foo"), node);
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+
+	/* And back to a shorter one. */
+	registry_unregister(reg, node);
+	req.extra_len = 0;
+	ck_assert_int_eq(registry_register(reg, &req, 6, NULL, NOW, &node),
+	    REGISTRY_OK);
+	ck_assert_uint_eq(node->info.extra_len, 0);
+	ck_assert_uint_eq(node->creation, first + 2);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_fields_copied_from_request)
+{
+	uint8_t			 name[] = "node1";
+	uint8_t			 extra[] = { 1, 0, 2 };
+	struct registry		*reg = registry_new(1000);
+	struct proto_alive2	 req;
+	struct node		*node;
+
+	memset(&req, 0, sizeof(req));
+	req.port = 65535;
+	req.node_type = 104;
+	req.protocol = 9;
+	req.high = 5;
+	req.low = 7;
+	req.name = name;
+	req.name_len = 5;
+	req.extra = extra;
+	req.extra_len = sizeof(extra);
+	ck_assert_int_eq(registry_register(reg, &req, 3, NULL, NOW, &node),
+	    REGISTRY_OK);
+	/* The registry keeps its own copies of the bytes. */
+	memset(name, 'z', 5);
+	memset(extra, 0xee, sizeof(extra));
+	ck_assert_uint_eq(node->info.port, 65535);
+	ck_assert_uint_eq(node->info.node_type, 104);
+	ck_assert_uint_eq(node->info.protocol, 9);
+	ck_assert_uint_eq(node->info.high, 5);
+	ck_assert_uint_eq(node->info.low, 7);
+	ck_assert_mem_eq(node->info.name, "node1", 5);
+	ck_assert_mem_eq(node->info.extra, "\1\0\2", 3);
+	ck_assert_ptr_eq(lookup(reg, "node1"), node);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_fd_and_handle_stored)
+{
+	struct registry		*reg = registry_new(1000);
+	struct proto_alive2	 req = req_for("foo");
+	struct node		*node;
+	int			 owner;
+
+	ck_assert_int_eq(registry_register(reg, &req, 42, &owner, NOW,
+	    &node), REGISTRY_OK);
+	ck_assert_int_eq(node->fd, 42);
+	ck_assert_ptr_eq(node->handle, &owner);
+	ck_assert(node->active);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_old_record_keeps_name_port_fd)
+{
+	struct registry		*reg = registry_new(1000);
+	struct proto_alive2	 req = req_for("foo");
+	struct find_unused	 f = { "foo", NULL };
+	struct node		*node;
+	int			 owner;
+
+	req.port = 5002;
+	ck_assert_int_eq(registry_register(reg, &req, 6, &owner, NOW, &node),
+	    REGISTRY_OK);
+	registry_unregister(reg, node);
+	registry_foreach_unused(reg, find_unused_visit, &f);
+	ck_assert_ptr_nonnull(f.found);
+	ck_assert(!f.found->active);
+	ck_assert_ptr_null(f.found->handle);
+	ck_assert_uint_eq(f.found->info.port, 5002);
+	ck_assert_int_eq(f.found->fd, 6);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_counts_track_active_and_unused)
+{
+	struct registry	*reg = registry_new(1000);
+	struct node	*a;
+
+	ck_assert_uint_eq(registry_count(reg), 0);
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+	a = must_register(reg, "a", NOW);
+	must_register(reg, "b", NOW);
+	ck_assert_uint_eq(registry_count(reg), 2);
+	registry_unregister(reg, a);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	/* Unregistering twice changes nothing. */
+	registry_unregister(reg, a);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	must_register(reg, "a", NOW);
+	ck_assert_uint_eq(registry_count(reg), 2);
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_100000_nodes_register_lookup_unregister)
+{
+	enum { N = 100000 };
+	struct registry	*reg = registry_new(1000);
+	struct node	**nodes;
+	struct timespec	 t0, t1;
+	char		 name[32];
+	double		 secs;
+	int		 i;
+
+	nodes = calloc(N, sizeof(*nodes));
+	ck_assert_ptr_nonnull(nodes);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "node%d", i);
+		nodes[i] = must_register(reg, name, NOW);
+	}
+	ck_assert_uint_eq(registry_count(reg), N);
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "node%d", i);
+		ck_assert_ptr_eq(lookup(reg, name), nodes[i]);
+	}
+	for (i = 0; i < N; i++)
+		registry_unregister(reg, nodes[i]);
+	ck_assert_uint_eq(registry_count(reg), 0);
+	ck_assert_uint_eq(registry_unused_count(reg), N);
+	ck_assert_ptr_null(lookup(reg, "node0"));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/* Generous for sanitizer builds; a linear table would take minutes. */
+	ck_assert_double_lt(secs, 5.0);
+	free(nodes);
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_unregister_then_free_is_clean)
+{
+	struct registry	*reg = registry_new(2);
+	char		 name[16];
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		if (i % 2 == 0)
+			cycle(reg, name, NOW);
+		else
+			must_register(reg, name, NOW);
+	}
+	/* Leaks or double frees show up under ASan/LSan. */
+	registry_free(reg);
+	registry_free(NULL);
+}
+END_TEST
+
+/* Every registry test in one suite. */
+static Suite *
+registry_suite(void)
+{
+	Suite	*s = suite_create("registry");
+	TCase	*tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_first_creation_is_now_plus_one);
+	tcase_add_test(tc,
+	    test_reregistration_from_old_list_is_previous_plus_one);
+	tcase_add_test(tc, test_duplicate_active_name_rejected);
+	tcase_add_test(tc, test_eviction_never_repeats_a_creation);
+	tcase_add_test(tc, test_old_list_reaches_limit_plus_one_like_reference);
+	tcase_add_test(tc, test_reregistration_does_not_evict);
+	tcase_add_test(tc, test_names_order_newest_first);
+	tcase_add_test(tc, test_unused_order_oldest_first);
+	tcase_add_test(tc, test_bump_never_below_4);
+	tcase_add_test(tc,
+	    test_two_new_names_same_second_get_distinct_creations);
+	tcase_add_test(tc,
+	    test_new_name_creation_monotonic_when_clock_goes_back);
+	tcase_add_test(tc, test_empty_name_registers);
+	tcase_add_test(tc, test_255_char_4byte_utf8_name_ok);
+	tcase_add_test(tc, test_256_ascii_name_rejected);
+	tcase_add_test(tc, test_invalid_utf8_name_rejected);
+	tcase_add_test(tc, test_extra_1020_ok_1021_rejected);
+	tcase_add_test(tc, test_validation_order_name_extra_duplicate);
+	tcase_add_test(tc, test_lookup_is_byte_exact);
+	tcase_add_test(tc, test_lookup_ignores_old_records);
+	tcase_add_test(tc, test_reregister_with_longer_extra);
+	tcase_add_test(tc, test_fields_copied_from_request);
+	tcase_add_test(tc, test_fd_and_handle_stored);
+	tcase_add_test(tc, test_old_record_keeps_name_port_fd);
+	tcase_add_test(tc, test_counts_track_active_and_unused);
+	tcase_add_test(tc, test_100000_nodes_register_lookup_unregister);
+	tcase_add_test(tc, test_unregister_then_free_is_clean);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Run the suite; exit non-zero if any test failed. */
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(registry_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
