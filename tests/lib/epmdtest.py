@@ -213,9 +213,11 @@ def read_exact(s, n, timeout=5.0):
     return data
 
 
-def register(port, name, host="127.0.0.1", **kw):
-    """Register a node; returns (socket, reply). Keep the socket open."""
-    s = connect(port, host)
+def register(epmd_port, name, host="127.0.0.1", **kw):
+    """Register a node; returns (socket, reply). Keep the socket open.
+
+    Keyword arguments go to alive2_body (port= is the node's port)."""
+    s = connect(epmd_port, host)
     s.sendall(frame(alive2_body(name, **kw)))
     high = kw.get("high", 6)
     reply = read_exact(s, 6 if high >= 6 else 4)
