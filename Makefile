@@ -83,10 +83,26 @@ deps-test:
 lint:
 	mandoc -Tlint -W warning man/$(PROG).8
 
+# Units go where systemd's pkg-config file says, with ExecStart= pointing
+# at the installed binary.
+UNITDIR		?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd \
+		       2>/dev/null || echo /lib/systemd/system)
+UNITS		 = $(wildcard systemd/*.socket systemd/*.service)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/$(PROG)
 	install -m 644 man/$(PROG).8 $(DESTDIR)$(MANDIR)/man8/$(PROG).8
+	for u in $(UNITS); do \
+	    sed 's|/usr/local/bin/|$(BINDIR)/|g' $$u \
+	        > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
+	    chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; \
+	done
+
+# libFuzzer targets for the codec and a whole connection, FUZZ_SECONDS each.
+fuzz:
+	$(MAKE) --no-print-directory -C tests/fuzz run
 
 clean:
 	rm -rf build $(PROG)
