@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""Access control against a genuinely non-local peer (PROTOCOL.md 1.2, 2).
+
+Each test builds two private network namespaces joined by a veth pair:
+
+    "host" namespace                      "peer" namespace
+    lo: 127.0.0.1, ::1                    lo
+    vh: 198.51.100.1/24  <--- veth --->   vr: 198.51.100.2/24
+    the daemon, the local clients         remote_client.py
+
+The daemon runs with -address 198.51.100.1 (so it also listens on the
+implicit 127.0.0.1 and ::1). This test process enters the host namespace
+with setns() for the duration of a test, so the daemon, epmdtest's helpers
+and the "local" clients all live there; the remote peer runs under
+`ip netns exec` in the peer namespace and talks JSON on its stdin/stdout.
+Nothing is added to the machine's own namespace, so parallel runs cannot
+collide, and no packet leaves the two namespaces. Both are deleted in a
+finally block.
+
+Every scenario runs against the daemon under test ($EPMD_BIN, "_epmd_c")
+and the real OTP epmd ($REF_EPMD, "_reference"), except the per-peer cap,
+an epmd-c extension. Not root, or no namespaces: every test is skipped.
+"""
+
+import ctypes
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import epmdtest as et  # noqa: E402
+
+HOST_ADDR = "198.51.100.1"
+PEER_ADDR = "198.51.100.2"
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "remote_client.py")
+CLONE_NEWNET = 0x40000000
+
+# The two local nodes every scenario registers from loopback.
+NODES = (
+    # name, port, host it registers from, extra
+    ("alpha", 5001, "127.0.0.1", b""),
+    ("beta", 5002, "::1", b"xyz"),
+)
+
+FLOOD_COUNT = 5000
+FLOOD_DEADLINE = 20.0
+CAP = 50
+CAP_IDLE = 200
+
+_seq = 0
+
+
+# ---------------------------------------------------------------- namespaces
+
+def _ip(*args, timeout=10):
+    """Run ip(8); returns (rc, combined output)."""
+    p = subprocess.run(["ip", *args], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+def _setns(fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def reap_stale_namespaces():
+    """Delete namespaces this file left behind in a run that was killed
+    (SIGKILL skips finally): only our own name pattern, only when the
+    process that created them is gone."""
+    rc, out = _ip("netns", "list")
+    if rc != 0:
+        return
+    for line in out.splitlines():
+        m = re.match(r"(epmdc-(\d+)-\d+-[hp])\b", line.strip())
+        if not m or int(m.group(2)) == os.getpid():
+            continue
+        if not os.path.exists(f"/proc/{m.group(2)}"):
+            _ip("netns", "del", m.group(1))
+
+
+class Netns:
+    """Two namespaces and a veth between them; entering it moves this
+    process (its only thread) into the host namespace until exit."""
+
+    def __init__(self):
+        global _seq
+        _seq += 1
+        base = f"epmdc-{os.getpid()}-{_seq}"
+        self.host = base + "-h"
+        self.peer = base + "-p"
+        self.created = []
+        self.orig_fd = None
+
+    def _skip(self, what):
+        self._delete()
+        raise et.Skip(f"cannot create network namespaces: {what}")
+
+    def __enter__(self):
+        if os.geteuid() != 0:
+            raise et.Skip("cannot create network namespaces: not root")
+        if not shutil.which("ip"):
+            raise et.Skip("cannot create network namespaces: no ip(8)")
+        for ns in (self.host, self.peer):
+            rc, out = _ip("netns", "add", ns)
+            if rc != 0:
+                self._skip(f"ip netns add {ns}: {out}")
+            self.created.append(ns)
+        steps = [
+            ("-n", self.host, "link", "add", "vh", "type", "veth",
+             "peer", "name", "vr", "netns", self.peer),
+            ("-n", self.host, "addr", "add", HOST_ADDR + "/24", "dev", "vh"),
+            ("-n", self.peer, "addr", "add", PEER_ADDR + "/24", "dev", "vr"),
+            ("-n", self.host, "link", "set", "lo", "up"),
+            ("-n", self.peer, "link", "set", "lo", "up"),
+            ("-n", self.host, "link", "set", "vh", "up"),
+            ("-n", self.peer, "link", "set", "vr", "up"),
+        ]
+        for step in steps:
+            rc, out = _ip(*step)
+            if rc != 0:
+                self._skip(f"ip {' '.join(step)}: {out}")
+        try:
+            self.orig_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+            fd = os.open(f"/run/netns/{self.host}", os.O_RDONLY)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            self._leave()
+            self._skip(str(e))
+        return self
+
+    def _leave(self):
+        if self.orig_fd is not None:
+            try:
+                _setns(self.orig_fd)
+            finally:
+                os.close(self.orig_fd)
+                self.orig_fd = None
+
+    def _delete(self):
+        # The veth goes with its namespace.
+        for ns in self.created:
+            rc, out = _ip("netns", "del", ns)
+            if rc != 0:
+                sys.stderr.write(f"warning: ip netns del {ns}: {out}\n")
+        self.created = []
+
+    def __exit__(self, *exc):
+        try:
+            self._leave()
+        finally:
+            self._delete()
+
+
+class Remote:
+    """remote_client.py running in the peer namespace."""
+
+    def __init__(self, ns, daemon):
+        self.port = daemon.port
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns.peer, sys.executable, CLIENT],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+        self.buf = b""
+        self.call("reach", timeout=5)
+
+    def call(self, op, call_timeout=30.0, **args):
+        """Send one command; return its reply, or raise."""
+        cmd = {"op": op, "host": HOST_ADDR, "port": self.port, **args}
+        timeout = max(call_timeout, float(args.get("timeout", 0)))
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout + 5
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"remote {op}: no answer in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(
+                        f"remote client died: {self.stderr()}")
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise AssertionError(f"remote {op}: {reply.get('error')}")
+        return reply
+
+    def requests(self, *items, timeout=2.0):
+        """One connection per item (bytes, or (bytes, half_close))."""
+        wire = []
+        for it in items:
+            data, shut = it if isinstance(it, tuple) else (it, False)
+            wire.append({"data": data.hex(), "shut": shut})
+        r = self.call("requests", items=wire, timeout=timeout,
+                      call_timeout=len(wire) * (2 * timeout + 1))
+        return r["results"]
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b'{"op": "quit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ------------------------------------------------------------------ scenario
+
+def same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def reference_mode():
+    """True when the binary under test is the OTP epmd itself."""
+    return (os.environ.get("EPMD_REFERENCE_MODE") == "1"
+            or same_file(et.EPMD_BIN, et.REF_EPMD))
+
+
+def need_binary(binary, what):
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise et.Skip(f"{what} not found at {binary}")
+
+
+def port2_resp(port, name, extra, high=6, low=5):
+    """The full PORT2_RESP for a registered node."""
+    n = name.encode()
+    return (struct.pack(">BBHBBHHH", 119, 0, port, 77, 0, high, low, len(n))
+            + n + struct.pack(">H", len(extra)) + extra)
+
+
+def register_node(port, name, host="127.0.0.1", node_port=5001, extra=b""):
+    """Register name with its own node port (epmdtest.register cannot set
+    one: its port argument is the daemon's). Returns (socket, reply)."""
+    s = et.connect(port, host)
+    s.sendall(et.frame(et.alive2_body(name, port=node_port, extra=extra)))
+    return s, et.read_exact(s, 6)
+
+
+def dump(port, host="127.0.0.1"):
+    return et.request(port, et.frame(b"d"), host)
+
+
+class Scenario:
+    """A daemon in the host namespace with the two NODES registered from
+    loopback, and the remote peer ready."""
+
+    def __init__(self, binary, args=()):
+        self.binary = binary
+        self.args = list(args)
+        self.socks = {}
+
+    def __enter__(self):
+        self.ns = Netns().__enter__()
+        try:
+            self.d = et.Daemon(self.binary, address=HOST_ADDR,
+                               args=self.args)
+            for name, port, host, extra in NODES:
+                s, reply = register_node(self.d.port, name, host, port,
+                                         extra)
+                self.socks[name] = s
+                et.eq(reply[:2], b"\x76\x00", f"register {name} from {host}")
+            self.remote = Remote(self.ns, self.d)
+            self.before = self.snapshot()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        # Each step runs even if an earlier one fails; the namespaces go
+        # last, once nothing of ours is left inside them.
+        try:
+            try:
+                if getattr(self, "remote", None):
+                    self.remote.close()
+            finally:
+                for s in self.socks.values():
+                    s.close()
+                if getattr(self, "d", None):
+                    self.d.stop()
+        finally:
+            self.ns.__exit__(*exc)
+
+    @property
+    def port(self):
+        return self.d.port
+
+    def snapshot(self):
+        """What loopback clients see of the registry."""
+        return {
+            "names": et.names(self.port),
+            "names6": et.names(self.port, "::1"),
+            "dump": dump(self.port),
+            "lookups": {n: et.port_please(self.port, n)
+                        for n, _p, _h, _e in NODES},
+        }
+
+    def check_untouched(self, intruders=()):
+        """The daemon lives and loopback sees exactly the registry it saw
+        before the remote peer started."""
+        et.check(self.d.alive(),
+                 f"daemon died (status {self.d.proc.returncode}): "
+                 f"{self.d.stderr()[-2000:]}")
+        after = self.snapshot()
+        for key in ("names", "names6", "dump", "lookups"):
+            et.eq(after[key], self.before[key], f"loopback {key} after")
+        for name, port, _host, extra in NODES:
+            et.eq(after["lookups"][name], port2_resp(port, name, extra),
+                  f"lookup {name}")
+            et.check(not et.is_closed(self.socks[name], 0.05),
+                     f"registration socket of {name} was closed")
+        text = after["names"][4:].decode("latin-1")
+        et.eq(sorted(re.findall(r"^name (\S+) at port", text, re.M)),
+              sorted(n for n, _p, _h, _e in NODES), "NAMES lines")
+        for name in intruders:
+            et.eq(et.port_please(self.port, name), b"\x77\x01",
+                  f"lookup of remote-registered {name}")
+            et.check(name.encode() not in after["dump"],
+                     f"{name} appears in DUMP")
+
+
+def no_reply(results, labels):
+    """Each remote request was closed by the daemon with nothing sent."""
+    for label, r in zip(labels, results):
+        et.check(r["error"] is None or r["error"].startswith("send:"),
+                 f"remote {label}: {r['error']}")
+        et.eq(r["reply"], "", f"remote {label}: reply bytes")
+        et.check(r["closed"], f"remote {label}: daemon did not close "
+                 f"within {r['elapsed']:.1f}s")
+
+
+# ------------------------------------------------------------------- checks
+
+def check_queries_answered(binary):
+    """PORT_PLEASE2 and NAMES from 198.51.100.2 get the same bytes a
+    loopback client gets."""
+    with Scenario(binary) as sc:
+        res = sc.remote.requests(et.frame(b"zalpha"), et.frame(b"zbeta"),
+                                 et.frame(b"zunknown"), et.frame(b"n"))
+        for r in res:
+            et.check(r["error"] is None, f"remote request: {r['error']}")
+            et.check(r["closed"], "daemon did not close after the reply")
+        got = [bytes.fromhex(r["reply"]) for r in res]
+        (an, ap, _ah, ax), (bn, bp, _bh, bx) = NODES
+        et.eq(got[0], port2_resp(ap, an, ax), "remote PORT_PLEASE2 alpha")
+        et.eq(got[1], port2_resp(bp, bn, bx), "remote PORT_PLEASE2 beta")
+        et.eq(got[2], b"\x77\x01", "remote PORT_PLEASE2 unknown")
+        et.eq(got[3][:4], struct.pack(">I", sc.port), "remote NAMES header")
+        et.eq(got[3], sc.before["names"], "remote NAMES vs loopback NAMES")
+        et.eq(got[3][4:], f"name beta at port {bp}\nname alpha at port "
+              f"{ap}\n".encode(), "remote NAMES body (newest first)")
+        sc.check_untouched()
+
+
+def refused_requests():
+    """(label, bytes) a remote peer must only ever see closed."""
+    return [
+        ("ALIVE2 v6", et.frame(et.alive2_body("intruder", port=6001))),
+        ("ALIVE2 v5", et.frame(et.alive2_body("intruder5", port=6002,
+                                              high=5))),
+        ("ALIVE2 duplicate", et.frame(et.alive2_body("alpha", port=6003))),
+        ("DUMP", et.frame(b"d")),
+        ("KILL", et.frame(b"k")),
+        ("STOP registered", et.frame(b"salpha")),
+        ("STOP unknown", et.frame(b"snosuch")),
+    ]
+
+
+def check_privileged_refused(binary, relaxed):
+    """ALIVE2, DUMP, KILL and STOP from 198.51.100.2: closed without a
+    byte; nothing registered, stopped or killed. Loopback, by contrast, is
+    answered (KILL: NO when strict; STOP: STOPPED when relaxed)."""
+    args = ["-relaxed_command_check"] if relaxed else []
+    with Scenario(binary, args) as sc:
+        reqs = refused_requests()
+        res = sc.remote.requests(*[data for _l, data in reqs])
+        no_reply(res, [label for label, _d in reqs])
+        sc.check_untouched(intruders=("intruder", "intruder5"))
+        # The same daemon answers the same requests from loopback, so the
+        # silence above is the access check, not a broken daemon.
+        if relaxed:
+            et.eq(et.request(sc.port, et.frame(b"salpha")), b"STOPPED",
+                  "loopback STOP in relaxed mode")
+            et.check(et.is_closed(sc.socks["alpha"], 2.0),
+                     "alpha's registration was not closed by a local STOP")
+        else:
+            et.eq(et.request(sc.port, et.frame(b"k")), b"NO",
+                  "loopback KILL with live nodes")
+            et.check(sc.d.alive(), "daemon exited after KILL → NO")
+
+
+def check_flood(binary):
+    """FLOOD_COUNT connections of refused requests and garbage from the
+    remote peer (relaxed daemon, so a KILL or STOP that slipped through would
+    act). Meanwhile loopback lookups keep being answered; afterwards the
+    registry is exactly as before."""
+    with Scenario(binary, ["-relaxed_command_check"]) as sc:
+        stop = threading.Event()
+        local = {"ok": 0, "bad": [], "max": 0.0}
+        want = port2_resp(NODES[0][1], NODES[0][0], NODES[0][3])
+
+        def lookups():
+            for _ in range(100000):
+                if stop.is_set():
+                    break
+                t0 = time.monotonic()
+                try:
+                    got = et.port_please(sc.port, NODES[0][0])
+                except OSError as e:
+                    got = repr(e)
+                dt = time.monotonic() - t0
+                local["max"] = max(local["max"], dt)
+                if got == want:
+                    local["ok"] += 1
+                elif len(local["bad"]) < 5:
+                    local["bad"].append(got)
+                stop.wait(0.005)
+
+        t = threading.Thread(target=lookups, daemon=True)
+        t.start()
+        try:
+            r = sc.remote.call("flood", call_timeout=FLOOD_DEADLINE + 10,
+                               count=FLOOD_COUNT, deadline=FLOOD_DEADLINE,
+                               batch=25, seed=4369, conn_timeout=2.0,
+                               stop_on_violation=True,
+                               names=[n for n, _p, _h, _e in NODES])
+        finally:
+            stop.set()
+            t.join(10)
+        sys.stderr.write(
+            f"# flood {os.path.basename(binary)}: {r['done']} connections "
+            f"in {r['elapsed']:.1f}s, resets {r['resets']}, local lookups "
+            f"{local['ok']} ok, slowest {local['max'] * 1000:.0f} ms\n")
+        et.eq(r["connect_errors"], 0, f"flood connect errors {r['samples']}")
+        et.eq(r["replied"], 0, f"flood requests answered: {r['samples']}")
+        et.eq(r["not_closed"], 0, f"flood requests left open: {r['samples']}")
+        et.eq(r["done"], FLOOD_COUNT,
+              f"flood connections completed in {FLOOD_DEADLINE}s")
+        et.eq(local["bad"], [], "loopback lookups during the flood")
+        et.check(local["ok"] > 0, "no loopback lookup completed")
+        et.check(local["max"] < 2.0, f"slowest loopback lookup during the "
+                 f"flood took {local['max']:.2f}s")
+        sc.check_untouched(intruders=("remote0", "remote1", "remote2"))
+        et.eq(re.findall(rb"remote\d+", sc.snapshot()["dump"]), [],
+              "remote names in DUMP")
+
+
+def check_per_peer_cap(binary):
+    """-max_conns_per_peer 50: 200 idle connections from the remote peer
+    are cut to at most 50; loopback is served promptly throughout; once
+    the remote lets go, it is served again."""
+    with Scenario(binary, ["-max_conns_per_peer", str(CAP)]) as sc:
+        r = sc.remote.call("hold", count=CAP_IDLE, expect_max=CAP, settle=5)
+        sys.stderr.write(f"# cap: {r}\n")
+        et.eq(r["connect_errors"], 0, f"hold connect errors: "
+              f"{r['last_error']}")
+        et.check(r["open"] <= CAP, f"{r['open']} of the remote's "
+                 f"{CAP_IDLE} idle connections still open, cap {CAP}")
+        et.check(r["open"] >= CAP // 2, f"only {r['open']} of the remote's "
+                 f"idle connections left open, cap {CAP}")
+        et.eq(r["unexpected"], 0, "bytes sent on idle connections")
+        # Loopback is not that peer: answered, and promptly.
+        (an, ap, _ah, ax), (bn, bp, _bh, bx) = NODES
+        slowest = 0.0
+        for i in range(20):
+            t0 = time.monotonic()
+            host = "127.0.0.1" if i % 2 else "::1"
+            et.eq(et.port_please(sc.port, an, host), port2_resp(ap, an, ax),
+                  f"loopback lookup {i} under the cap")
+            slowest = max(slowest, time.monotonic() - t0)
+        et.check(slowest < 1.0, f"slowest loopback lookup {slowest:.2f}s")
+        et.eq(et.names(sc.port), sc.before["names"], "loopback NAMES")
+        s3, reply = register_node(sc.port, "gamma", node_port=5003)
+        try:
+            et.eq(reply[:2], b"\x76\x00", "loopback register under the cap")
+        finally:
+            s3.close()
+        # A fresh remote lookup: served (under the cap) or refused.
+        fresh = sc.remote.requests(et.frame(b"zalpha"))[0]
+        et.check(fresh["reply"] in ("", port2_resp(ap, an, ax).hex()),
+                 f"fresh remote lookup while capped: {fresh}")
+        et.check(fresh["closed"], "fresh remote lookup left open")
+        st = sc.remote.call("status", wait=0.3)
+        et.check(st["open"] <= CAP, f"{st['open']} open after the lookup")
+        # Let go; the peer's slots free up and it is served again.
+        sc.remote.call("release")
+        want = port2_resp(ap, an, ax).hex()
+
+        def served():
+            res = sc.remote.requests(et.frame(b"zalpha"), timeout=2.0)[0]
+            return res["reply"] == want
+
+        et.check(et.eventually(served, timeout=5.0, interval=0.1),
+                 "remote lookup not served after releasing its connections")
+        for name in (an, bn):
+            et.check(not et.is_closed(sc.socks[name], 0.05),
+                     f"{name}'s registration was closed")
+        et.check(sc.d.alive(), "daemon died")
+
+
+def closed_silently(s, timeout=3.0):
+    """(bytes received, closed?) until the daemon closes s or timeout."""
+    data = b""
+    s.settimeout(timeout)
+    for _ in range(1000):
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            return data, True
+        except socket.timeout:
+            return data, False
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def check_own_address_rule(binary):
+    """The non-loopback local-peer rule (2.1): a peer is local when its
+    address equals the accepting socket's own address. From 198.51.100.1
+    to the 198.51.100.1 listener: local, ALIVE2 accepted. From
+    198.51.100.1 to the 127.0.0.1 listener: neither loopback nor equal, so
+    refused."""
+    with Scenario(binary) as sc:
+        s = et.connect(sc.port, "127.0.0.1", source=(HOST_ADDR, 0))
+        with s:
+            s.sendall(et.frame(et.alive2_body("cross", port=5011)))
+            et.eq(closed_silently(s), (b"", True),
+                  "ALIVE2 from 198.51.100.1 to 127.0.0.1 (reply, closed)")
+        s = et.connect(sc.port, "127.0.0.1", source=(HOST_ADDR, 0))
+        with s:
+            s.sendall(et.frame(b"n"))
+            et.eq(closed_silently(s), (sc.before["names"], True),
+                  "NAMES from 198.51.100.1 to 127.0.0.1 (reply, closed)")
+        sc.check_untouched(intruders=("cross",))
+        s = et.connect(sc.port, HOST_ADDR, source=(HOST_ADDR, 0))
+        with s:
+            s.sendall(et.frame(et.alive2_body("own", port=5010)))
+            et.eq(et.read_exact(s, 6)[:2], b"\x76\x00",
+                  "ALIVE2 from 198.51.100.1 to 198.51.100.1")
+            et.check(b"name own at port 5010\n" in et.names(sc.port),
+                     "own not listed")
+        et.check(et.eventually(lambda: b"own" not in et.names(sc.port)),
+                 "own still listed after its connection closed")
+
+
+# -------------------------------------------------------------------- tests
+
+def _dut():
+    need_binary(et.EPMD_BIN, "daemon under test")
+    return et.EPMD_BIN
+
+
+def _ref():
+    need_binary(et.REF_EPMD, "reference epmd")
+    return et.REF_EPMD
+
+
+def _define(name, fn):
+    fn.__name__ = name
+    et.test(fn)
+
+
+for _label, _which in (("epmd_c", _dut), ("reference", _ref)):
+    _define(f"remote_queries_answered_{_label}",
+            lambda w=_which: check_queries_answered(w()))
+    _define(f"remote_privileged_refused_{_label}",
+            lambda w=_which: check_privileged_refused(w(), relaxed=False))
+    _define(f"remote_privileged_refused_relaxed_{_label}",
+            lambda w=_which: check_privileged_refused(w(), relaxed=True))
+    _define(f"remote_flood_survived_{_label}",
+            lambda w=_which: check_flood(w()))
+    _define(f"own_address_is_local_{_label}",
+            lambda w=_which: check_own_address_rule(w()))
+
+
+@et.test
+def remote_per_peer_cap_epmd_c():
+    if reference_mode():
+        raise et.Skip("-max_conns_per_peer is an epmd-c extension and "
+                      "this is reference mode (EPMD_REFERENCE_MODE=1 or "
+                      "EPMD_BIN is the OTP epmd)")
+    check_per_peer_cap(_dut())
+
+
+if __name__ == "__main__":
+    # A runner's SIGTERM unwinds through the finally blocks, so the
+    # namespaces and daemons go away with us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if os.geteuid() == 0 and shutil.which("ip"):
+        reap_stale_namespaces()
+    et.run_tests()
