@@ -1,0 +1,339 @@
+/*
+ * Command line and environment into one struct options (PROTOCOL.md 4.1,
+ * 4.3, 4.4). Nothing here opens a socket; the listen addresses are parsed
+ * into sockaddrs with port 0 and the server fills in the port.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "epmd.h"
+#include "options.h"
+
+/* Longest token that can be an address; longer ones cannot parse. */
+#define ADDR_TOKEN_MAX		64
+/* Longest part of a bad token quoted back in the error message. */
+#define ADDR_ERROR_QUOTE	200
+/* Separators of an -address list. */
+#define ADDR_SEPARATORS		" ,"
+
+static const char usage_text[] =
+"usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n"
+"            [-port No] [-daemon] [-relaxed_command_check] [-systemd]\n"
+"            [-max_conns_per_peer N]\n"
+"       epmd [-d|-debug] [-port No] [-names|-dump|-started|-kill|-stop Name]\n"
+"\n"
+"epmd-c: the Erlang port mapper daemon, and a client to query it.\n"
+"Without a client command it serves; client commands must come last.\n"
+"\n"
+"Serving:\n"
+"  -address List        listen only on these IP addresses (separated by\n"
+"                       commas or spaces); 127.0.0.1 and ::1 are always\n"
+"                       added. Default: every interface.\n"
+"  -port No             TCP port to serve or to query (default 4369, or\n"
+"                       $ERL_EPMD_PORT)\n"
+"  -d, -debug           log more to stderr; give it again for more detail.\n"
+"                       Also keeps only 5 unregistered names for reuse.\n"
+"  -daemon              detach from the terminal and log to syslog\n"
+"  -relaxed_command_check\n"
+"                       let -kill succeed while nodes are registered, and\n"
+"                       honour -stop (also $ERL_EPMD_RELAXED_COMMAND_CHECK)\n"
+"  -systemd             take the listening sockets from systemd socket\n"
+"                       activation instead of opening them\n"
+"  -max_conns_per_peer N\n"
+"                       at most N connections that are not registered nodes\n"
+"                       from one peer address at a time (0: no limit)\n"
+"\n"
+"DbgExtra (testing aids):\n"
+"  -packet_timeout Sec  close a connection that stays silent this long\n"
+"                       (default 60)\n"
+"  -delay_accept Sec    wait this long before each accept, as a busy\n"
+"                       server would\n"
+"  -delay_write Sec     wait this long before each reply\n"
+"\n"
+"Client commands (talk to the epmd on -port of this host):\n"
+"  -names               list the registered nodes and their ports\n"
+"  -dump                dump the node table, unregistered names included\n"
+"  -started             exit 0 if an epmd answers, 1 if not; prints nothing\n"
+"  -kill                ask epmd to exit (refused while nodes are\n"
+"                       registered, unless it runs relaxed)\n"
+"  -stop Name           unregister Name by force (relaxed epmd only)\n";
+
+/* The usage text, printed to stderr on a usage error. */
+const char *
+options_usage(void)
+{
+	return usage_text;
+}
+
+/* Parse a whole decimal string into *out if it lies in [min, max]. */
+static bool
+parse_long(const char *s, long min, long max, long *out)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A leading decimal number as atoi reads it; garbage or overflow is 0. */
+static long
+parse_lenient(const char *s)
+{
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, NULL, 10);
+	if (errno != 0 || v < INT_MIN || v > INT_MAX)
+		return 0;
+	return v;
+}
+
+/* Parse a positive seconds value for -packet_timeout and the delays. */
+static bool
+parse_seconds(const char *s, int *out)
+{
+	long	 v;
+
+	if (!parse_long(s, 1, INT_MAX, &v))
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+/* Append one address (port 0) to the listen list. */
+static void
+add_addr(struct options *opts, int family, const void *addr, bool implicit)
+{
+	struct listen_addr	*la = &opts->addrs[opts->naddrs++];
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+
+	memset(la, 0, sizeof(*la));
+	la->implicit = implicit;
+	if (family == AF_INET) {
+		sin = (struct sockaddr_in *)&la->ss;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, addr, sizeof(sin->sin_addr));
+		la->len = sizeof(*sin);
+	} else {
+		sin6 = (struct sockaddr_in6 *)&la->ss;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, addr, sizeof(sin6->sin6_addr));
+		la->len = sizeof(*sin6);
+	}
+}
+
+/* Add 127.0.0.1 and ::1, the listeners every address list implies. */
+static void
+add_loopbacks(struct options *opts)
+{
+	struct in_addr	 lo4;
+
+	lo4.s_addr = htonl(INADDR_LOOPBACK);
+	add_addr(opts, AF_INET, &lo4, true);
+	add_addr(opts, AF_INET6, &in6addr_loopback, true);
+}
+
+/* How many addresses in the list were named explicitly. */
+static size_t
+count_explicit(const struct options *opts)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < opts->naddrs; i++)
+		if (!opts->addrs[i].implicit)
+			n++;
+	return n;
+}
+
+/* Parse one token of an address list and append it unless it is implied. */
+static enum options_status
+add_token(struct options *opts, const char *tok, size_t len)
+{
+	char		 buf[ADDR_TOKEN_MAX];
+	struct in6_addr	 in6;
+	struct in_addr	 in4;
+	int		 family;
+
+	family = AF_UNSPEC;
+	if (len < sizeof(buf)) {
+		memcpy(buf, tok, len);
+		buf[len] = '\0';
+		if (inet_pton(AF_INET6, buf, &in6) == 1)
+			family = AF_INET6;
+		else if (inet_pton(AF_INET, buf, &in4) == 1)
+			family = AF_INET;
+	}
+	if (family == AF_UNSPEC) {
+		snprintf(opts->error, sizeof(opts->error),
+		    "cannot parse IP address \"%.*s\"",
+		    (int)(len < ADDR_ERROR_QUOTE ? len : ADDR_ERROR_QUOTE), tok);
+		return OPTIONS_FATAL;
+	}
+
+	/* The loopbacks are already there; naming them again adds nothing. */
+	if (family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&in6))
+		return OPTIONS_OK;
+	if (family == AF_INET && in4.s_addr == htonl(INADDR_LOOPBACK))
+		return OPTIONS_OK;
+
+	if (count_explicit(opts) >= EPMD_MAX_EXTRA_ADDRS ||
+	    opts->naddrs >= EPMD_MAX_LISTENERS) {
+		/* The reference's message counts 16, though 15 is the limit. */
+		snprintf(opts->error, sizeof(opts->error),
+		    "cannot listen on more than %d IP addresses",
+		    EPMD_MAX_LISTENERS);
+		return OPTIONS_FATAL;
+	}
+	add_addr(opts, family, family == AF_INET6 ? (void *)&in6 :
+	    (void *)&in4, false);
+	return OPTIONS_OK;
+}
+
+/* Parse an -address list; appends to opts, with 127.0.0.1 and ::1 first. */
+enum options_status
+options_parse_addresses(struct options *opts, const char *list)
+{
+	enum options_status	 st;
+	const char		*p = list;
+	size_t			 len;
+
+	for (;;) {
+		p += strspn(p, ADDR_SEPARATORS);
+		if (*p == '\0')
+			return OPTIONS_OK;
+		len = strcspn(p, ADDR_SEPARATORS);
+		if (opts->naddrs == 0)
+			add_loopbacks(opts);
+		if ((st = add_token(opts, p, len)) != OPTIONS_OK)
+			return st;
+		p += len;
+	}
+}
+
+/* Reset opts to the built-in defaults. */
+static void
+set_defaults(struct options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->command = CMD_SERVE;
+	opts->port = EPMD_PORT_DEFAULT;
+	opts->packet_timeout = EPMD_PACKET_TIMEOUT;
+	opts->max_conns_per_peer = OPTIONS_DEFAULT_MAX_PER_PEER;
+}
+
+/* Apply the ERL_EPMD_* variables; returns the address list, if any. */
+static const char *
+read_environment(struct options *opts)
+{
+	const char	*s;
+
+	if ((s = getenv("ERL_EPMD_PORT")) != NULL)
+		opts->port = parse_lenient(s);
+	/* Set to anything, the empty string included, means relaxed. */
+	if (getenv("ERL_EPMD_RELAXED_COMMAND_CHECK") != NULL)
+		opts->relaxed = true;
+	return getenv("ERL_EPMD_ADDRESS");
+}
+
+/* A client command taking no argument; it must be the last argument. */
+static enum options_status
+client_command(struct options *opts, enum options_command cmd, int left)
+{
+	if (left != 1)
+		return OPTIONS_USAGE;
+	opts->command = cmd;
+	return OPTIONS_OK;
+}
+
+/* Fill opts from the environment, then argv, left to right. */
+enum options_status
+options_parse(struct options *opts, int argc, char *const argv[])
+{
+	const char	*arg, *val, *addresses;
+	long		 v;
+	int		 i, left;
+
+	set_defaults(opts);
+	addresses = read_environment(opts);
+
+	for (i = 1; i < argc; i++) {
+		arg = argv[i];
+		left = argc - i;	/* this argument and those after it */
+		val = left > 1 ? argv[i + 1] : NULL;
+
+		if (strcmp(arg, "-d") == 0 || strcmp(arg, "-debug") == 0) {
+			opts->debug++;
+		} else if (strcmp(arg, "-port") == 0) {
+			if (!parse_long(val, INT_MIN, INT_MAX, &v) || v == 0)
+				return OPTIONS_USAGE;
+			opts->port = v;
+			i++;
+		} else if (strcmp(arg, "-address") == 0) {
+			if (val == NULL)
+				return OPTIONS_USAGE;
+			addresses = val;
+			i++;
+		} else if (strcmp(arg, "-daemon") == 0) {
+			opts->daemon = true;
+		} else if (strcmp(arg, "-relaxed_command_check") == 0) {
+			opts->relaxed = true;
+		} else if (strcmp(arg, "-systemd") == 0) {
+			opts->systemd = true;
+		} else if (strcmp(arg, "-packet_timeout") == 0) {
+			if (!parse_seconds(val, &opts->packet_timeout))
+				return OPTIONS_USAGE;
+			i++;
+		} else if (strcmp(arg, "-delay_accept") == 0) {
+			if (!parse_seconds(val, &opts->delay_accept))
+				return OPTIONS_USAGE;
+			i++;
+		} else if (strcmp(arg, "-delay_write") == 0) {
+			if (!parse_seconds(val, &opts->delay_write))
+				return OPTIONS_USAGE;
+			i++;
+		} else if (strcmp(arg, "-max_conns_per_peer") == 0) {
+			if (!parse_long(val, 0, INT_MAX, &v))
+				return OPTIONS_USAGE;
+			opts->max_conns_per_peer = (int)v;
+			i++;
+		} else if (strcmp(arg, "-names") == 0) {
+			return client_command(opts, CMD_NAMES, left);
+		} else if (strcmp(arg, "-dump") == 0) {
+			return client_command(opts, CMD_DUMP, left);
+		} else if (strcmp(arg, "-kill") == 0) {
+			return client_command(opts, CMD_KILL, left);
+		} else if (strcmp(arg, "-started") == 0) {
+			return client_command(opts, CMD_STARTED, left);
+		} else if (strcmp(arg, "-stop") == 0) {
+			if (left != 2)
+				return OPTIONS_USAGE;
+			opts->command = CMD_STOP;
+			opts->stop_name = val;
+			return OPTIONS_OK;
+		} else
+			return OPTIONS_USAGE;
+	}
+
+	/*
+	 * Only a daemon that opens its own sockets reads the address list, as
+	 * in the reference: a bad ERL_EPMD_ADDRESS must not break the client
+	 * commands, and -systemd ignores -address.
+	 */
+	if (addresses != NULL && !opts->systemd)
+		return options_parse_addresses(opts, addresses);
+	return OPTIONS_OK;
+}
