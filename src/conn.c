@@ -109,19 +109,15 @@ conn_is_local(const struct conn *c)
 	return peer_same_addr(&peer.sa, &self.sa);
 }
 
-/* The port for NAMES and DUMP headers: the one the client reached. */
+/* The port for NAMES and DUMP headers: the one the client reached (8.4). */
 static uint32_t
 conn_header_port(const struct conn *c)
 {
 	union addr	self;
 	socklen_t	len = sizeof(self);
-	long		configured = c->srv->opts->port;
 
 	if (getsockname(c->fd, &self.sa, &len) == -1)
-		return (uint32_t)configured;
-	/* Keep the configured value when it names this port, as OTP does. */
-	if ((uint16_t)configured == peer_port(&self.sa))
-		return (uint32_t)configured;
+		return (uint32_t)c->srv->opts->port;
 	return peer_port(&self.sa);
 }
 

@@ -49,6 +49,16 @@ daemonize(void)
 		close(fd);
 }
 
+/* The journal when systemd connected us to it, syslog when detached. */
+static enum log_target
+log_target(const struct options *opts)
+{
+	/* systemd sets JOURNAL_STREAM when stderr goes to the journal. */
+	if (opts->systemd && getenv("JOURNAL_STREAM") != NULL)
+		return LOG_TO_JOURNAL;
+	return opts->daemon ? LOG_TO_SYSLOG : LOG_TO_STDERR;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -72,12 +82,8 @@ main(int argc, char *argv[])
 		log_set_exit_hook(sd_exiting);
 	} else
 		sd_disable();
-	if (opts.daemon) {
+	if (opts.daemon)
 		daemonize();
-		log_init(opts.systemd ? LOG_TO_JOURNAL : LOG_TO_SYSLOG,
-		    opts.debug);
-	} else
-		log_init(opts.systemd ? LOG_TO_JOURNAL : LOG_TO_STDERR,
-		    opts.debug);
+	log_init(log_target(&opts), opts.debug);
 	return server_run(&opts);
 }
