@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "conn.h"
@@ -22,6 +21,7 @@
 #define REFUSAL_LOG_RATE	10
 
 enum conn_state {
+	CONN_DELAYED,		/* -delay_accept: not reading yet */
 	CONN_READING,		/* waiting for one request frame */
 	CONN_REPLYING,		/* reply queued; close once it is written */
 	CONN_REGISTERING,	/* ALIVE2 OK queued; registered once written */
@@ -39,17 +39,19 @@ struct conn {
 	struct server		*srv;
 	int			 fd;
 	enum conn_state		 state;
-	struct bufferevent	*bev;	/* NULL once registered */
-	struct event		*ev;	/* delay timer, then the liveness watch */
+	struct event		*ev;	/* the one event: read, write, delay, watch */
+	struct evbuffer		*in;	/* the request; NULL once handled */
+	struct evbuffer		*out;	/* the reply; NULL until there is one */
 	struct node		*node;	/* our registration, if any */
 	union addr		 peer;	/* as accept() reported it */
 	bool			 counted;	/* counted in srv->peers */
 	TAILQ_ENTRY(conn)	 entry;	/* in srv->pending or srv->registered */
 };
 
-static void	read_cb(struct bufferevent *, void *);
-static void	write_cb(struct bufferevent *, void *);
-static void	event_cb(struct bufferevent *, short, void *);
+static void	conn_io_cb(evutil_socket_t, short, void *);
+static void	conn_on_readable(struct conn *);
+static void	conn_flush(struct conn *);
+static void	conn_done_writing(struct conn *);
 
 /* The peer as text, for logs. */
 static const char *
@@ -121,32 +123,31 @@ conn_header_port(const struct conn *c)
 	return peer_port(&self.sa);
 }
 
-/* Enable reading or writing once a -delay_accept/-delay_write delay ends. */
-static void
-delay_cb(evutil_socket_t fd, short what, void *arg)
+/* Point the connection's event at fd readiness (or a bare timer) and arm it. */
+static bool
+conn_arm(struct conn *c, evutil_socket_t fd, short what, int timeout)
 {
-	struct conn *c = arg;
+	struct timeval tv = { .tv_sec = timeout };
 
-	(void)fd;
-	(void)what;
-	if (c->state == CONN_READING)
-		bufferevent_enable(c->bev, EV_READ);
-	else
-		bufferevent_enable(c->bev, EV_WRITE);
+	/* Re-adding the same event only moves its timeout: no epoll_ctl. */
+	if (event_get_fd(c->ev) != fd || event_get_events(c->ev) != what) {
+		event_del(c->ev);
+		if (event_assign(c->ev, c->srv->base, fd, what, conn_io_cb,
+		    c) == -1)
+			goto fail;
+	}
+	if (event_add(c->ev, timeout > 0 ? &tv : NULL) == 0)
+		return true;
+fail:
+	log_warnx("cannot arm a connection event");
+	return false;
 }
 
-/* Start a delay of secs seconds before reading or writing. */
-static void
-conn_delay(struct conn *c, int secs)
+/* Seconds of silence after which an unregistered connection is closed. */
+static int
+conn_timeout(const struct conn *c)
 {
-	struct timeval tv = { .tv_sec = secs };
-
-	if (c->ev == NULL)
-		c->ev = evtimer_new(c->srv->base, delay_cb, c);
-	if (c->ev == NULL || evtimer_add(c->ev, &tv) == -1) {
-		/* Without a timer, serve at once rather than never. */
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	}
+	return c->srv->opts->packet_timeout + 1;
 }
 
 /* Take over an accepted socket. */
@@ -155,7 +156,6 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 {
 	const struct options	*opts = srv->opts;
 	struct conn		*c;
-	struct timeval		 tv = { .tv_sec = opts->packet_timeout + 1 };
 	bool			 capped = false;
 
 	if (opts->max_conns_per_peer > 0 && !peer_is_local(sa, NULL)) {
@@ -183,25 +183,30 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 		goto fail;
 	c->srv = srv;
 	c->fd = fd;
-	c->state = CONN_READING;
 	c->counted = capped;
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
-	if ((c->bev = bufferevent_socket_new(srv->base, fd, 0)) == NULL) {
+	c->ev = event_new(srv->base, -1, 0, conn_io_cb, c);
+	c->in = evbuffer_new();
+	if (c->ev == NULL || c->in == NULL) {
+		if (c->ev != NULL)
+			event_free(c->ev);
+		if (c->in != NULL)
+			evbuffer_free(c->in);
 		free(c);
 		goto fail;
 	}
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, EPMD_INBUF_SIZE - 1);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	TAILQ_INSERT_TAIL(&srv->pending, c, entry);
 	srv->npending++;
-	if (opts->delay_write > 0)
-		bufferevent_disable(c->bev, EV_WRITE);
-	if (opts->delay_accept > 0)
-		conn_delay(c, opts->delay_accept);
-	else
-		bufferevent_enable(c->bev, EV_READ);
+	if (opts->delay_accept > 0) {
+		c->state = CONN_DELAYED;
+		if (!conn_arm(c, -1, 0, opts->delay_accept))
+			conn_close(c);
+		return;
+	}
+	/* Read what already arrived: most requests then need no event at all. */
+	c->state = CONN_READING;
+	conn_on_readable(c);
 	return;
 fail:
 	log_warn("cannot take a new connection");
@@ -240,10 +245,11 @@ conn_close(struct conn *c)
 	}
 	if (c->counted)
 		peercount_remove(srv->peers, &c->peer.sa);
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	if (c->ev != NULL)
-		event_free(c->ev);
+	event_free(c->ev);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
 	close(c->fd);
 	free(c);
 }
@@ -276,19 +282,52 @@ conn_close_all(struct server *srv)
 		conn_close(TAILQ_FIRST(&srv->registered));
 }
 
+/* The reply buffer, created on first use. */
+static struct evbuffer *
+conn_out(struct conn *c)
+{
+	if (c->out == NULL)
+		c->out = evbuffer_new();
+	return c->out;
+}
+
 /* Queue a reply (or what is already queued); next says what follows it. */
 static void
 conn_reply(struct conn *c, const void *data, size_t len, enum conn_state next)
 {
 	c->state = next;
-	if (len > 0 &&
-	    evbuffer_add(bufferevent_get_output(c->bev), data, len) == -1) {
+	if (conn_out(c) == NULL ||
+	    (len > 0 && evbuffer_add(c->out, data, len) == -1)) {
 		log_warnx("out of memory queuing a reply");
 		conn_close(c);
 		return;
 	}
-	if (c->srv->opts->delay_write > 0)
-		conn_delay(c, c->srv->opts->delay_write);
+	if (c->srv->opts->delay_write > 0) {
+		/* The timer fires conn_io_cb with EV_TIMEOUT, then we write. */
+		if (!conn_arm(c, -1, 0, c->srv->opts->delay_write))
+			conn_close(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+/* Write what the kernel takes now; wait for EV_WRITE only for the rest. */
+static void
+conn_flush(struct conn *c)
+{
+	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK && errno != EINTR) {
+		/* The peer left; a KILL still ends the daemon. */
+		if (c->state == CONN_KILLING)
+			server_exit(c->srv, 0);
+		else
+			conn_close(c);
+		return;
+	}
+	if (evbuffer_get_length(c->out) == 0)
+		conn_done_writing(c);
+	else if (!conn_arm(c, c->fd, EV_WRITE | EV_PERSIST, conn_timeout(c)))
+		conn_close(c);
 }
 
 /* A registered connection got data or EOF: the node is gone. */
@@ -313,16 +352,34 @@ registered_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_become_registered(struct conn *c)
 {
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	if (c->ev != NULL)
-		event_free(c->ev);
+	evbuffer_free(c->out);
+	c->out = NULL;
 	c->state = CONN_REGISTERED;
-	c->ev = event_new(c->srv->base, c->fd, EV_READ | EV_PERSIST,
-	    registered_cb, c);
-	if (c->ev == NULL || event_add(c->ev, NULL) == -1) {
+	event_del(c->ev);
+	if (event_assign(c->ev, c->srv->base, c->fd, EV_READ | EV_PERSIST,
+	    registered_cb, c) == -1 || event_add(c->ev, NULL) == -1) {
 		log_warnx("cannot watch a registered connection");
 		conn_close(c);
+	}
+}
+
+/* The reply is written: close, become a registration, or exit. */
+static void
+conn_done_writing(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_REPLYING:
+		conn_close(c);
+		break;
+	case CONN_REGISTERING:
+		conn_become_registered(c);
+		break;
+	case CONN_KILLING:
+		event_del(c->ev);
+		server_exit(c->srv, 0);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -429,9 +486,14 @@ add_dump_unused(const struct node *node, void *arg)
 static void
 handle_listing(struct conn *c, bool dump)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = conn_out(c);
 	uint8_t		 hdr[4];
 
+	if (out == NULL) {
+		log_warnx("out of memory for a listing");
+		conn_close(c);
+		return;
+	}
 	proto_encode_port_header(hdr, conn_header_port(c));
 	evbuffer_add(out, hdr, sizeof(hdr));
 	if (dump) {
@@ -534,21 +596,32 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 	}
 }
 
-/* Bytes arrived: wait for one whole frame, then handle it. */
+/* Read at most up to the end of the frame; handle it once complete. */
 static void
-read_cb(struct bufferevent *bev, void *arg)
+conn_on_readable(struct conn *c)
 {
-	struct conn	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	size_t		 len = evbuffer_get_length(in), body_len;
-	const uint8_t	*buf = evbuffer_pullup(in, -1);
+	size_t		 len = evbuffer_get_length(c->in), body_len;
+	const uint8_t	*buf = evbuffer_pullup(c->in, -1);
 	char		 peer[PEER_ADDRSTRLEN];
+	int		 n;
 
+	/* Never read past the frame: later bytes stay in the kernel. */
+	n = evbuffer_read(c->in, c->fd, (int)proto_frame_want(buf, len));
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR)) {
+		conn_close(c);	/* EOF or error before a whole request */
+		return;
+	}
+	len = evbuffer_get_length(c->in);
+	buf = evbuffer_pullup(c->in, -1);
 	switch (proto_frame_check(buf, len, &body_len)) {
 	case PROTO_FRAME_INCOMPLETE:
-		/* Never read past the frame: later bytes stay in the kernel. */
-		bufferevent_setwatermark(bev, EV_READ, 0,
-		    len + proto_frame_want(buf, len));
+		/* (Re)arming restarts the timeout: every byte counts. */
+		if (n > 0 || !event_pending(c->ev, EV_READ, NULL)) {
+			if (!conn_arm(c, c->fd, EV_READ | EV_PERSIST,
+			    conn_timeout(c)))
+				conn_close(c);
+		}
 		return;
 	case PROTO_FRAME_BAD_SIZE:
 		log_debug("closing %s: invalid packet size",
@@ -564,46 +637,36 @@ read_cb(struct bufferevent *bev, void *arg)
 		break;
 	}
 	/* One request per connection: read nothing more. */
-	bufferevent_disable(bev, EV_READ);
+	event_del(c->ev);
 	conn_handle(c, buf + EPMD_FRAME_HEADER, body_len);
 }
 
-/* The reply is written: close, become a registration, or exit. */
+/* The connection's event: readable, writable, a delay ended, or silence. */
 static void
-write_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	switch (c->state) {
-	case CONN_REPLYING:
-		conn_close(c);
-		break;
-	case CONN_REGISTERING:
-		conn_become_registered(c);
-		break;
-	case CONN_KILLING:
-		server_exit(c->srv, 0);
-		break;
-	default:
-		break;
-	}
-}
-
-/* EOF, error or timeout before the exchange ended: close silently. */
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
+conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 	char		 peer[PEER_ADDRSTRLEN];
 
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
-		log_debug("closing %s: timeout", conn_peer(c, peer,
-		    sizeof(peer)));
-	if (c->state == CONN_KILLING) {
-		server_exit(c->srv, 0);
+	if (fd == -1) {		/* a -delay_accept or -delay_write timer */
+		if (c->state == CONN_DELAYED) {
+			c->state = CONN_READING;
+			conn_on_readable(c);
+		} else
+			conn_flush(c);
 		return;
 	}
-	conn_close(c);
+	if (what & EV_TIMEOUT) {
+		log_debug("closing %s: timeout", conn_peer(c, peer,
+		    sizeof(peer)));
+		if (c->state == CONN_KILLING)
+			server_exit(c->srv, 0);
+		else
+			conn_close(c);
+		return;
+	}
+	if (c->state == CONN_READING)
+		conn_on_readable(c);
+	else
+		conn_flush(c);
 }

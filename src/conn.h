@@ -33,6 +33,7 @@ struct server {
 	struct event		*accept_retry;	/* resumes accepting after EMFILE */
 	struct event		*status_timer;	/* rate-limits STATUS= updates */
 	bool			 accepting;
+	unsigned		 accept_burst;	/* accepts since the last pause */
 	bool			 exiting;
 	int			 exit_status;
 };

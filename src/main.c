@@ -76,6 +76,12 @@ main(int argc, char *argv[])
 	}
 	if (opts.command != CMD_SERVE)
 		return client_run(&opts);
+	if (opts.daemon && opts.systemd) {
+		/* Forking would orphan the sockets (LISTEN_PID is the parent's). */
+		fprintf(stderr, "epmd-c: -daemon cannot be used with -systemd: "
+		    "systemd supervises the daemon itself\n");
+		return 1;
+	}
 
 	if (opts.systemd) {
 		sd_enable();

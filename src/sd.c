@@ -33,9 +33,9 @@ sd_take_listeners(int *fds, size_t max)
 	for (i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
 			log_warnx("systemd socket %d is not a listening "
-			    "stream socket", fd);
+			    "TCP socket", fd);
 			return -1;
 		}
 		fds[i] = fd;

@@ -23,6 +23,8 @@
 
 /* How long accepting pauses when descriptors run out. */
 #define ACCEPT_RETRY_USEC	100000
+/* Accepts in a row before the loop turns to serve everyone else. */
+#define ACCEPT_BURST		64
 /* Unregistered connections closed at once when descriptors run out. */
 #define EMFILE_SHED		16
 /* Minimum seconds between two STATUS= updates to systemd. */
@@ -76,17 +78,28 @@ static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
+	struct server	*srv = arg;
+	struct timeval	 now = { 0, 0 };
+
 	(void)l;
-	conn_accept(arg, fd, sa, salen);
+	conn_accept(srv, fd, sa, salen);
+	/* libevent accepts until EAGAIN: under a flood, let the rest run. */
+	if (++srv->accept_burst >= ACCEPT_BURST && srv->accepting) {
+		set_accepting(srv, false);
+		evtimer_add(srv->accept_retry, &now);
+	}
 }
 
 /* Resume accepting after a pause for descriptors. */
 static void
 accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *srv = arg;
+
 	(void)fd;
 	(void)what;
-	set_accepting(arg, true);
+	srv->accept_burst = 0;
+	set_accepting(srv, true);
 }
 
 /* accept() failed: on EMFILE/ENFILE shed idle connections and pause. */
@@ -335,8 +348,11 @@ server_run(const struct options *opts)
 
 	if ((cfg = event_config_new()) == NULL)
 		fatalx("out of memory");
-	/* Timers are per connection; precise ones cost nothing with epoll. */
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	/*
+	 * No EPOLL_USE_CHANGELIST: a closed fd's number is reused by the next
+	 * accept in the same turn, and the coalesced DEL+ADD would be lost.
+	 * Millisecond timers (no timerfd) are precise enough for timeouts.
+	 */
 	srv.base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (srv.base == NULL)
@@ -365,6 +381,9 @@ server_run(const struct options *opts)
 	if (opts->systemd) {
 		srv.status_timer = evtimer_new(srv.base, status_cb, &srv);
 		if ((wd_usec = sd_watchdog_usec()) > 0) {
+			/* Ping twice per interval; a zero period would not repeat. */
+			if (wd_usec < 2000)
+				wd_usec = 2000;
 			struct timeval tv = {
 				.tv_sec = (time_t)(wd_usec / 2 / 1000000),
 				.tv_usec = (suseconds_t)(wd_usec / 2 % 1000000),

@@ -29,6 +29,20 @@ REF_EPMD = os.environ.get("REF_EPMD") or shutil.which("epmd") or "/usr/bin/epmd"
 _tests = []
 
 
+def _die_with_parent(preexec=None):
+    """A preexec_fn that makes the child die with the test (then runs preexec)."""
+    def fn():
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if preexec:
+            preexec()
+    return fn
+
+
 class Skip(Exception):
     """Raise to skip the current test, with a reason."""
 
@@ -113,7 +127,8 @@ class Daemon:
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.errfile, stderr=self.errfile,
-                                     env=e, preexec_fn=preexec)
+                                     env=e,
+                                     preexec_fn=_die_with_parent(preexec))
         if wait and not wait_port(self.port):
             self.stop()
             raise RuntimeError(f"daemon {argv} did not start: {self.stderr()}")
