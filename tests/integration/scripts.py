@@ -152,12 +152,14 @@ def Gone(name, port):
     return ("gone", name, port)
 
 
-def Cli(*args, stderr="full", port=True, timeout=10):
-    """Run the daemon's own binary as a client: BIN -port P args...
+def Cli(*args, stderr="full", port=True, timeout=10, client="own"):
+    """Run a client: BIN -port P args...
 
+    client: "own" runs each daemon's own binary as the client; "ref" runs
+    the real OTP epmd client against both daemons.
     stderr: "full", "first" (first line only) or "none".
     """
-    return ("cli", args, stderr, port, timeout)
+    return ("cli", args, stderr, port, timeout, client)
 
 
 def Start(*args, timeout=3):
@@ -428,15 +430,16 @@ class Runner:
             went = et.eventually(lambda: not self._names_has(line), 3.0, 0.02)
             return f"gone {name!r}: {bool(went)}"
         if kind == "cli":
-            _, args, stderr, with_port, timeout = st
-            argv = [self.binary] + (["-port", str(self.port)] if with_port
-                                    else []) + list(args)
+            _, args, stderr, with_port, timeout, client = st
+            binary = et.REF_EPMD if client == "ref" else self.binary
+            argv = [binary] + (["-port", str(self.port)] if with_port
+                               else []) + list(args)
             rc, so, se = et.run(argv, timeout=timeout)
             if stderr == "first":
                 se = se.split(b"\n", 1)[0]
             elif stderr == "none":
                 se = b""
-            return (f"cli {list(args)} -> rc {rc} stdout "
+            return (f"cli {client} {list(args)} -> rc {rc} stdout "
                     f"{self._mask_text(so)!r} stderr {self._mask_text(se)!r}")
         if kind == "start":
             _, args, timeout = st

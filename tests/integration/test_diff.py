@@ -425,6 +425,22 @@ class Group:
         self.nodaemon, self.address = nodaemon, address
 
 
+def with_ref_client(scripts):
+    """The scripts that run a client, again with the real OTP client
+    talking to both daemons (issue: the CLI both ways)."""
+    out = []
+    for name, steps in scripts:
+        flat = []
+        for st in steps:
+            flat.extend(st if isinstance(st, list) else [st])
+        if not any(isinstance(st, tuple) and st[0] == "cli" for st in flat):
+            continue
+        out.append((name + "_otp_client", [
+            st[:5] + ("ref",) if isinstance(st, tuple) and st[0] == "cli"
+            else st for st in flat]))
+    return out
+
+
 GROUPS = [
     Group("basic", PLAIN_BASIC),
     Group("framing", PLAIN_FRAMING),
@@ -432,6 +448,13 @@ GROUPS = [
     Group("alive2", PLAIN_ALIVE2),
     Group("net", PLAIN_NET),
     Group("cli", PLAIN_CLI),
+    Group("cli_otp_client", with_ref_client(PLAIN_CLI)),
+    Group("relaxed_otp_client", with_ref_client(RELAXED),
+          args=["-relaxed_command_check"]),
+    Group("fresh_otp_client", with_ref_client(FRESH_PLAIN), fresh=True),
+    Group("fresh_relaxed_otp_client", with_ref_client(FRESH_RELAXED),
+          args=["-relaxed_command_check"], fresh=True),
+    Group("nodaemon_otp_client", with_ref_client(NODAEMON), nodaemon=True),
     Group("many", MANY),
     Group("relaxed", RELAXED, args=["-relaxed_command_check"]),
     Group("relaxed_env", RELAXED_ENV,
