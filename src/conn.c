@@ -446,61 +446,58 @@ handle_port_please(struct conn *c, const uint8_t *name, size_t len)
 	conn_reply(c, reply, n, CONN_REPLYING);
 }
 
-/* Append one NAMES line for a node. */
+/* Which lines a listing appends, and where. */
+struct listing {
+	struct evbuffer	*out;
+	enum { LIST_NAMES, LIST_DUMP_ACTIVE, LIST_DUMP_UNUSED } kind;
+};
+
+/* Append one NAMES or DUMP line for a record. */
 static void
-add_names_line(const struct node *node, void *arg)
+add_listing_line(const struct node *node, void *arg)
 {
-	uint8_t line[PROTO_LINE_MAX];
-	size_t	len;
+	const struct listing	*l = arg;
+	const struct proto_alive2 *i = &node->info;
+	uint8_t			 line[PROTO_LINE_MAX];
+	size_t			 len;
 
-	len = proto_encode_names_line(line, node->info.name,
-	    node->info.name_len, node->info.port);
-	evbuffer_add(arg, line, len);
-}
-
-/* Append one DUMP line for an active node. */
-static void
-add_dump_active(const struct node *node, void *arg)
-{
-	uint8_t line[PROTO_LINE_MAX];
-	size_t	len;
-
-	len = proto_encode_dump_active(line, node->info.name,
-	    node->info.name_len, node->info.port, node->fd);
-	evbuffer_add(arg, line, len);
-}
-
-/* Append one DUMP line for an old/unused record. */
-static void
-add_dump_unused(const struct node *node, void *arg)
-{
-	uint8_t line[PROTO_LINE_MAX];
-	size_t	len;
-
-	len = proto_encode_dump_unused(line, node->info.name,
-	    node->info.name_len, node->info.port, node->fd);
-	evbuffer_add(arg, line, len);
+	switch (l->kind) {
+	case LIST_NAMES:
+		len = proto_encode_names_line(line, i->name, i->name_len,
+		    i->port);
+		break;
+	case LIST_DUMP_ACTIVE:
+		len = proto_encode_dump_active(line, i->name, i->name_len,
+		    i->port, node->fd);
+		break;
+	default:
+		len = proto_encode_dump_unused(line, i->name, i->name_len,
+		    i->port, node->fd);
+		break;
+	}
+	evbuffer_add(l->out, line, len);
 }
 
 /* NAMES_REQ and DUMP_REQ: the port header, then one line per record. */
 static void
 handle_listing(struct conn *c, bool dump)
 {
-	struct evbuffer	*out = conn_out(c);
-	uint8_t		 hdr[4];
+	struct listing	l = { .out = conn_out(c) };
+	uint8_t		hdr[4];
 
-	if (out == NULL) {
+	if (l.out == NULL) {
 		log_warnx("out of memory for a listing");
 		conn_close(c);
 		return;
 	}
 	proto_encode_port_header(hdr, conn_header_port(c));
-	evbuffer_add(out, hdr, sizeof(hdr));
+	evbuffer_add(l.out, hdr, sizeof(hdr));
+	l.kind = dump ? LIST_DUMP_ACTIVE : LIST_NAMES;
+	registry_foreach_active(c->srv->reg, add_listing_line, &l);
 	if (dump) {
-		registry_foreach_active(c->srv->reg, add_dump_active, out);
-		registry_foreach_unused(c->srv->reg, add_dump_unused, out);
-	} else
-		registry_foreach_active(c->srv->reg, add_names_line, out);
+		l.kind = LIST_DUMP_UNUSED;
+		registry_foreach_unused(c->srv->reg, add_listing_line, &l);
+	}
 	conn_reply(c, NULL, 0, CONN_REPLYING);
 }
 

@@ -12,31 +12,31 @@
 #include "sd.h"
 #include "server.h"
 
+/* Fork; the parent exits 0 at once (erl relies on it), the child goes on. */
+static void
+fork_away(void)
+{
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		return;
+	default:
+		_exit(0);
+	}
+}
+
 /* Detach: double fork, new session, fds 0-2 on /dev/null. */
 static void
 daemonize(void)
 {
 	int fd;
 
-	switch (fork()) {
-	case -1:
-		fatal("fork");
-	case 0:
-		break;
-	default:
-		_exit(0);	/* erl relies on the parent exiting 0 at once */
-	}
+	fork_away();
 	if (setsid() == -1)
 		fatal("setsid");
 	signal(SIGHUP, SIG_IGN);
-	switch (fork()) {
-	case -1:
-		fatal("fork");
-	case 0:
-		break;
-	default:
-		_exit(0);
-	}
+	fork_away();	/* not a session leader: never gets a terminal */
 	if (chdir("/") == -1)
 		fatal("chdir /");
 	umask(022);
