@@ -557,6 +557,15 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 		conn_close(c);
 		return;
 	}
+	if (log_get_verbosity() >= 2) {	/* -d -d: every request */
+		char name[LOG_ESCAPED_SIZE(64)];
+
+		log_debug("request '%c' (%zu bytes) from %s%s%s", body[0], len,
+		    conn_peer(c, peer, sizeof(peer)),
+		    req.name != NULL ? " for " : "", req.name != NULL ?
+		    log_escape(req.name, req.name_len < 64 ? req.name_len : 64,
+		    name, sizeof(name)) : "");
+	}
 	switch (req.type) {
 	case PROTO_REQ_PORT_PLEASE2:
 		handle_port_please(c, req.name, req.name_len);
