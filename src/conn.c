@@ -17,8 +17,6 @@
 #include "proto.h"
 #include "registry.h"
 
-/* At most this many refusal warnings per second reach the log. */
-#define REFUSAL_LOG_RATE	10
 
 enum conn_state {
 	CONN_DELAYED,		/* -delay_accept: not reading yet */
@@ -45,6 +43,7 @@ struct conn {
 	struct node		*node;	/* our registration, if any */
 	union addr		 peer;	/* as accept() reported it */
 	bool			 counted;	/* counted in srv->peers */
+	time_t			 last_active;	/* accept or last byte, seconds */
 	TAILQ_ENTRY(conn)	 entry;	/* in srv->pending or srv->registered */
 };
 
@@ -60,27 +59,12 @@ conn_peer(const struct conn *c, char *buf, size_t len)
 	return peer_format(&c->peer.sa, buf, len);
 }
 
-/* Should another refusal be logged, or is the log being flooded? */
-static bool
-refusal_log_allowed(void)
+/* A node name for logs: escaped, and cut to LOG_NAME_MAX bytes. */
+static const char *
+conn_log_name(const uint8_t *name, size_t len, char *buf, size_t buflen)
 {
-	static time_t	window;
-	static unsigned	count, suppressed;
-	time_t		now = time(NULL);
-
-	if (now != window) {
-		if (suppressed > 0)
-			log_warnx("%u more refused requests not logged",
-			    suppressed);
-		window = now;
-		count = suppressed = 0;
-	}
-	if (count < REFUSAL_LOG_RATE) {
-		count++;
-		return true;
-	}
-	suppressed++;
-	return false;
+	return log_escape(name, len < LOG_NAME_MAX ? len : LOG_NAME_MAX, buf,
+	    buflen);
 }
 
 /* Log a refused request, with the peer as a structured field. */
@@ -90,7 +74,7 @@ conn_refused(const struct conn *c, const char *what)
 	char			peer[PEER_ADDRSTRLEN];
 	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
 
-	if (refusal_log_allowed())
+	if (log_flood_allowed())
 		log_fields(LOG_WARNING, &f, "%s from %s refused", what, f.peer);
 }
 
@@ -143,6 +127,17 @@ fail:
 	return false;
 }
 
+/* Seconds on the loop's cached clock, for idle accounting. */
+static time_t
+conn_now(const struct conn *c)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(c->srv->base, &tv) == -1)
+		return time(NULL);
+	return tv.tv_sec;
+}
+
 /* Seconds of silence after which an unregistered connection is closed. */
 static int
 conn_timeout(const struct conn *c)
@@ -166,7 +161,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 			if (n != 0)
 				peercount_remove(srv->peers, sa);
 			close(fd);
-			if (refusal_log_allowed()) {
+			if (log_flood_allowed()) {
 				char peer[PEER_ADDRSTRLEN];
 				struct log_fields f = {
 				    .peer = peer_format(sa, peer, sizeof(peer)) };
@@ -184,6 +179,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	c->srv = srv;
 	c->fd = fd;
 	c->counted = capped;
+	c->last_active = conn_now(c);
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
 	c->ev = event_new(srv->base, -1, 0, conn_io_cb, c);
@@ -222,10 +218,10 @@ conn_close(struct conn *c)
 	struct server *srv = c->srv;
 
 	if (c->node != NULL) {
-		char			 name[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+		char			 name[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
 		struct log_fields	 f;
 
-		log_escape(c->node->info.name, c->node->info.name_len, name,
+		conn_log_name(c->node->info.name, c->node->info.name_len, name,
 		    sizeof(name));
 		f = (struct log_fields){ .node = name,
 		    .port = c->node->info.port };
@@ -254,18 +250,19 @@ conn_close(struct conn *c)
 	free(c);
 }
 
-/* Close up to n of the oldest unregistered connections; returns how many. */
+/* Close up to n of the oldest connections silent for idle seconds. */
 size_t
-conn_close_oldest_pending(struct server *srv, size_t n)
+conn_shed_idle(struct server *srv, size_t n, int idle)
 {
-	size_t closed = 0;
+	struct conn	*c, *next;
+	size_t		 closed = 0;
 
-	while (closed < n && !TAILQ_EMPTY(&srv->pending)) {
-		struct conn *c = TAILQ_FIRST(&srv->pending);
-
-		/* A KILL reply on its way must still reach its client. */
-		if (c->state == CONN_KILLING)
-			break;
+	/* Only waiting readers: a reply on its way is never cut short. */
+	for (c = TAILQ_FIRST(&srv->pending); c != NULL && closed < n; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state != CONN_READING ||
+		    conn_now(c) - c->last_active < idle)
+			continue;
 		conn_close(c);
 		closed++;
 	}
@@ -391,12 +388,12 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 	struct node		*node;
 	enum registry_result	 r;
 	uint8_t			 reply[8];
-	char			 name[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+	char			 name[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
 	char			 peer[PEER_ADDRSTRLEN];
 	struct log_fields	 f;
 	size_t			 len;
 
-	log_escape(req->name, req->name_len, name, sizeof(name));
+	conn_log_name(req->name, req->name_len, name, sizeof(name));
 	f = (struct log_fields){ .node = name, .port = req->port,
 	    .peer = conn_peer(c, peer, sizeof(peer)) };
 	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
@@ -409,8 +406,9 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 			[REGISTRY_NOMEM] = "out of memory",
 		};
 
-		log_fields(LOG_NOTICE, &f, "registration of %s refused: %s",
-		    name, why[r]);
+		if (log_flood_allowed())
+			log_fields(LOG_NOTICE, &f, "registration of %s refused: "
+			    "%s", name, why[r]);
 		len = proto_encode_alive2_resp(reply, req->high, false, 0);
 		/* Unlike OTP, close after the error: an open one leaks. */
 		conn_reply(c, reply, len, CONN_REPLYING);
@@ -509,9 +507,10 @@ handle_kill(struct conn *c)
 	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
 
 	if (!c->srv->opts->relaxed && registry_count(c->srv->reg) > 0) {
-		log_fields(LOG_WARNING, &f, "KILL from %s refused: %zu nodes "
-		    "registered (see -relaxed_command_check)", f.peer,
-		    registry_count(c->srv->reg));
+		if (log_flood_allowed())
+			log_fields(LOG_WARNING, &f, "KILL from %s refused: %zu "
+			    "nodes registered (see -relaxed_command_check)",
+			    f.peer, registry_count(c->srv->reg));
 		conn_reply(c, "NO", 2, CONN_REPLYING);
 		return;
 	}
@@ -524,7 +523,7 @@ static void
 handle_stop(struct conn *c, const uint8_t *name, size_t len)
 {
 	struct node	*node;
-	char		 ename[LOG_ESCAPED_SIZE(EPMD_MAXSYMLEN)];
+	char		 ename[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
 
 	if (!c->srv->opts->relaxed) {
 		conn_refused(c, "STOP without -relaxed_command_check");
@@ -536,8 +535,7 @@ handle_stop(struct conn *c, const uint8_t *name, size_t len)
 		conn_reply(c, "NOEXISTSTOPPED", 14, CONN_REPLYING);
 		return;
 	}
-	log_escape(name, len > EPMD_MAXSYMLEN ? EPMD_MAXSYMLEN : len, ename,
-	    sizeof(ename));
+	conn_log_name(name, len, ename, sizeof(ename));
 	log_info("stopping %s on request", ename);
 	conn_close(node->handle);
 	conn_reply(c, "STOPPED", 7, CONN_REPLYING);
@@ -618,6 +616,8 @@ conn_on_readable(struct conn *c)
 		conn_close(c);	/* EOF or error before a whole request */
 		return;
 	}
+	if (n > 0)
+		c->last_active = conn_now(c);
 	len = evbuffer_get_length(c->in);
 	buf = evbuffer_pullup(c->in, -1);
 	switch (proto_frame_check(buf, len, &body_len)) {

@@ -43,8 +43,8 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
 	    int salen);
 /* Close a connection, unregistering its node if it has one. */
 void conn_close(struct conn *c);
-/* Close up to n of the oldest unregistered connections; returns how many. */
-size_t conn_close_oldest_pending(struct server *srv, size_t n);
+/* Close up to n of the oldest connections silent for idle seconds. */
+size_t conn_shed_idle(struct server *srv, size_t n, int idle);
 /* Close every connection (shutdown). */
 void conn_close_all(struct server *srv);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <systemd/sd-journal.h>
 
@@ -12,6 +13,8 @@
 
 #define LOG_IDENT	"epmd-c"
 #define LOG_MSG_MAX	2048
+/* At most this many flood-prone messages per second reach the log. */
+#define LOG_FLOOD_RATE	10
 
 static enum log_target	 target = LOG_TO_STDERR;
 static int		 verbosity;
@@ -54,6 +57,28 @@ void
 log_set_journal_writer(log_journal_fn fn)
 {
 	journal_writer = fn != NULL ? fn : sd_journal_sendv;
+}
+
+/* May a flood-prone message be logged now? Counts what it holds back. */
+bool
+log_flood_allowed(void)
+{
+	static time_t	window;
+	static unsigned	count, suppressed;
+	time_t		now = time(NULL);
+
+	if (now != window) {
+		if (suppressed > 0)
+			log_warnx("%u similar messages not logged", suppressed);
+		window = now;
+		count = suppressed = 0;
+	}
+	if (count < LOG_FLOOD_RATE) {
+		count++;
+		return true;
+	}
+	suppressed++;
+	return false;
 }
 
 /* Copy bytes for a log line, escaping control and non-ASCII bytes as \xNN. */

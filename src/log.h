@@ -3,6 +3,8 @@
 #define LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 enum log_target {
 	LOG_TO_STDERR,
@@ -38,10 +40,15 @@ void fatalx(const char *fmt, ...)
 /* Called by fatal before exiting, to tell systemd; may be NULL. */
 void log_set_exit_hook(void (*hook)(int status));
 
+/* May a flood-prone message (refusals, descriptor shortage) be logged now? */
+bool log_flood_allowed(void);
+
 /* Copy bytes for a log line, escaping control and non-ASCII bytes as \xNN. */
 const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
 /* Room log_escape needs for len bytes. */
 #define LOG_ESCAPED_SIZE(len)	((len) * 4 + 1)
+/* Names are cut to this many bytes in log lines. */
+#define LOG_NAME_MAX		255
 
 /* The journal writer (sd_journal_sendv by default); tests replace it. */
 struct iovec;

@@ -25,8 +25,9 @@
 #define ACCEPT_RETRY_USEC	100000
 /* Accepts in a row before the loop turns to serve everyone else. */
 #define ACCEPT_BURST		64
-/* Unregistered connections closed at once when descriptors run out. */
+/* When descriptors run out: close this many connections silent this long. */
 #define EMFILE_SHED		16
+#define EMFILE_SHED_IDLE	2
 /* Minimum seconds between two STATUS= updates to systemd. */
 #define STATUS_INTERVAL		1
 
@@ -118,13 +119,16 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 		return;
 	}
 	/* Idle unregistered peers go first; registered nodes are never harmed. */
-	shed = conn_close_oldest_pending(srv, EMFILE_SHED);
+	shed = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
 	set_accepting(srv, false);
 	evtimer_add(srv->accept_retry, &tv);
-	errno = err;
-	log_warn("out of descriptors with %zu registered nodes and %zu other "
-	    "connections; closed %zu idle ones, accepting again shortly",
-	    registry_count(srv->reg), srv->npending, shed);
+	if (log_flood_allowed()) {
+		errno = err;
+		log_warn("out of descriptors with %zu registered nodes and %zu "
+		    "other connections; closed %zu silent for %d s or more, "
+		    "accepting again shortly", registry_count(srv->reg),
+		    srv->npending, shed, EMFILE_SHED_IDLE);
+	}
 }
 
 /* Send the rate-limited STATUS= line. */

@@ -89,6 +89,41 @@ def test_control_bytes_in_names_are_escaped_in_logs():
 
 
 @test
+def test_refusal_floods_are_rate_limited_in_the_log():
+    epmdc_only()
+    with Daemon() as d:
+        s, _ = et.register(d.port, "keeper")
+        dup = et.frame(et.alive2_body("keeper"))
+        start = time.monotonic()
+        for _ in range(300):
+            eq(et.request(d.port, frame(b"k")), b"NO", "KILL reply")
+            eq(et.request(d.port, dup), bytes.fromhex("760100000063"),
+               "duplicate ALIVE2 reply")
+        secs = time.monotonic() - start
+        time.sleep(1.1)
+        et.port_please(d.port, "x")     # a later second reports the rest
+        err = d.stderr()
+        s.close()
+    kills = err.count("KILL from")
+    dups = err.count("registration of keeper refused")
+    # 10 flood-prone lines a second at most, plus the summaries.
+    check(kills + dups <= 10 * (int(secs) + 2), f"{kills} + {dups} lines")
+    check(kills >= 1 and "similar messages not logged" in err, err[-500:])
+
+
+@test
+def test_long_names_are_cut_in_logs_but_the_reason_stays():
+    epmdc_only()
+    with Daemon() as d:
+        name = b"\xff" * 1000      # invalid UTF-8: refused, logged escaped
+        s, r = et.register(d.port, name)
+        eq(r, bytes.fromhex("760100000063"), "error reply")
+        check(et.eventually(lambda: ": invalid name" in d.stderr()),
+              d.stderr()[-300:])
+        s.close()
+
+
+@test
 def test_port_in_use_exits_0_with_a_notice_in_the_foreground():
     epmdc_only()
     with Daemon() as d:

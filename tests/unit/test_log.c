@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -151,6 +152,27 @@ START_TEST(test_escape_truncates_within_buffer)
 }
 END_TEST
 
+START_TEST(test_flood_limit_allows_ten_a_second_then_reports)
+{
+	int allowed = 0, i;
+	time_t start = time(NULL);
+
+	/* Start at a fresh second so all calls fall into one window. */
+	while (time(NULL) == start)
+		;
+	for (i = 0; i < 50; i++)
+		allowed += log_flood_allowed();
+	ck_assert_int_eq(allowed, 10);
+	start = time(NULL);
+	while (time(NULL) == start)
+		;
+	nmessages = 0;
+	ck_assert(log_flood_allowed());
+	ck_assert_int_eq(nmessages, 1);
+	ck_assert(has_field("MESSAGE=40 similar messages not logged"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -166,6 +188,8 @@ main(void)
 	tcase_add_test(tc, test_journal_warn_appends_strerror);
 	tcase_add_test(tc, test_debug_needs_a_d_flag);
 	tcase_add_test(tc, test_info_is_always_logged);
+	tcase_add_test(tc, test_flood_limit_allows_ten_a_second_then_reports);
+	tcase_set_timeout(tc, 10);
 	tcase_add_test(te, test_escape_control_and_non_ascii_bytes);
 	tcase_add_test(te, test_escape_truncates_within_buffer);
 	suite_add_tcase(s, tc);
