@@ -38,7 +38,7 @@ struct conn {
 	int			 fd;
 	enum conn_state		 state;
 	struct event		*ev;	/* the one event: read, write, delay, watch */
-	struct evbuffer		*in;	/* the request; NULL once handled */
+	struct evbuffer		*in;	/* a partial request, if one came in pieces */
 	struct evbuffer		*out;	/* the reply; NULL until there is one */
 	struct node		*node;	/* our registration, if any */
 	union addr		 peer;	/* as accept() reported it */
@@ -182,13 +182,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	c->last_active = conn_now(c);
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
-	c->ev = event_new(srv->base, -1, 0, conn_io_cb, c);
-	c->in = evbuffer_new();
-	if (c->ev == NULL || c->in == NULL) {
-		if (c->ev != NULL)
-			event_free(c->ev);
-		if (c->in != NULL)
-			evbuffer_free(c->in);
+	if ((c->ev = event_new(srv->base, -1, 0, conn_io_cb, c)) == NULL) {
 		free(c);
 		goto fail;
 	}
@@ -349,8 +343,13 @@ registered_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_become_registered(struct conn *c)
 {
+	/* A registration keeps only its event: no buffers. */
 	evbuffer_free(c->out);
 	c->out = NULL;
+	if (c->in != NULL) {
+		evbuffer_free(c->in);
+		c->in = NULL;
+	}
 	c->state = CONN_REGISTERED;
 	event_del(c->ev);
 	if (event_assign(c->ev, c->srv->base, c->fd, EV_READ | EV_PERSIST,
@@ -600,28 +599,57 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 	}
 }
 
+/* Keep the bytes of a partial request until the rest arrives. */
+static bool
+conn_keep_partial(struct conn *c, const uint8_t *data, size_t len)
+{
+	if (c->in == NULL && (c->in = evbuffer_new()) == NULL)
+		return false;
+	return evbuffer_add(c->in, data, len) == 0;
+}
+
 /* Read at most up to the end of the frame; handle it once complete. */
 static void
 conn_on_readable(struct conn *c)
 {
-	size_t		 len = evbuffer_get_length(c->in), body_len;
-	const uint8_t	*buf = evbuffer_pullup(c->in, -1);
+	uint8_t		 chunk[EPMD_INBUF_SIZE];
+	size_t		 have = c->in != NULL ? evbuffer_get_length(c->in) : 0;
+	const uint8_t	*buf = have > 0 ? evbuffer_pullup(c->in, -1) : NULL;
+	size_t		 len, body_len;
 	char		 peer[PEER_ADDRSTRLEN];
-	int		 n;
+	ssize_t		 n;
 
-	/* Never read past the frame: later bytes stay in the kernel. */
-	n = evbuffer_read(c->in, c->fd, (int)proto_frame_want(buf, len));
+	/*
+	 * Never read past the frame: later bytes stay in the kernel. A
+	 * request that arrives whole is handled from the stack and costs no
+	 * buffer; only one that comes in pieces is kept in c->in.
+	 */
+	n = recv(c->fd, chunk, proto_frame_want(buf, have), 0);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)) {
 		conn_close(c);	/* EOF or error before a whole request */
 		return;
 	}
-	if (n > 0)
+	if (n > 0) {
 		c->last_active = conn_now(c);
-	len = evbuffer_get_length(c->in);
-	buf = evbuffer_pullup(c->in, -1);
+		if (have > 0 && !conn_keep_partial(c, chunk, (size_t)n)) {
+			conn_close(c);
+			return;
+		}
+	}
+	if (have > 0) {
+		len = evbuffer_get_length(c->in);
+		buf = evbuffer_pullup(c->in, -1);
+	} else {
+		len = n > 0 ? (size_t)n : 0;
+		buf = chunk;
+	}
 	switch (proto_frame_check(buf, len, &body_len)) {
 	case PROTO_FRAME_INCOMPLETE:
+		if (have == 0 && len > 0 && !conn_keep_partial(c, chunk, len)) {
+			conn_close(c);
+			return;
+		}
 		/* (Re)arming restarts the timeout: every byte counts. */
 		if (n > 0 || !event_pending(c->ev, EV_READ, NULL)) {
 			if (!conn_arm(c, c->fd, EV_READ | EV_PERSIST,
