@@ -17,7 +17,6 @@
 #include "proto.h"
 #include "registry.h"
 
-
 enum conn_state {
 	CONN_DELAYED,		/* -delay_accept: not reading yet */
 	CONN_READING,		/* waiting for one request frame */
