@@ -394,6 +394,17 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 	conn_log_name(req->name, req->name_len, name, sizeof(name));
 	f = (struct log_fields){ .node = name, .port = req->port,
 	    .peer = conn_peer(c, peer, sizeof(peer)) };
+	/* Descriptors are allocated lowest first: a high one means full. */
+	if (srv->fd_limit > 0 && c->fd >= srv->fd_limit - CONN_FD_RESERVE) {
+		if (log_flood_allowed())
+			log_fields(LOG_WARNING, &f, "registration of %s "
+			    "refused: descriptor limit %ld reached (the last %d "
+			    "are kept for queries)", name, srv->fd_limit,
+			    CONN_FD_RESERVE);
+		len = proto_encode_alive2_resp(reply, req->high, false, 0);
+		conn_reply(c, reply, len, CONN_REPLYING);
+		return;
+	}
 	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
 	    &node);
 	if (r != REGISTRY_OK) {

@@ -19,6 +19,9 @@ struct conn;
 
 TAILQ_HEAD(conn_list, conn);
 
+/* Descriptors a registration may not take: queries can always get in. */
+#define CONN_FD_RESERVE		8
+
 /* The daemon's state, shared by server.c and conn.c. */
 struct server {
 	struct event_base	*base;
@@ -32,6 +35,7 @@ struct server {
 	size_t			 npending;
 	struct event		*accept_retry;	/* resumes accepting after EMFILE */
 	struct event		*status_timer;	/* rate-limits STATUS= updates */
+	long			 fd_limit;	/* RLIMIT_NOFILE after raising */
 	bool			 accepting;
 	unsigned		 accept_burst;	/* accepts since the last pause */
 	bool			 exiting;

@@ -33,14 +33,17 @@
 
 /* Raise RLIMIT_NOFILE to its hard limit: capacity is the only ceiling. */
 static void
-raise_fd_limit(void)
+raise_fd_limit(struct server *srv)
 {
 	struct rlimit rl;
 
+	srv->fd_limit = 1024;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit");
 		return;
 	}
+	srv->fd_limit = rl.rlim_cur == RLIM_INFINITY ? (long)1 << 30 :
+	    (long)rl.rlim_cur;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t old = rl.rlim_cur;
 
@@ -50,6 +53,8 @@ raise_fd_limit(void)
 			    (unsigned long long)old);
 			return;
 		}
+		srv->fd_limit = rl.rlim_max == RLIM_INFINITY ? (long)1 << 30 :
+		    (long)rl.rlim_max;
 		log_info("descriptor limit raised from %llu to %llu",
 		    (unsigned long long)old, (unsigned long long)rl.rlim_max);
 	} else
@@ -348,7 +353,7 @@ server_run(const struct options *opts)
 	TAILQ_INIT(&srv.pending);
 	TAILQ_INIT(&srv.registered);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	raise_fd_limit(&srv);
 
 	if ((cfg = event_config_new()) == NULL)
 		fatalx("out of memory");
