@@ -126,15 +126,15 @@ fail:
 	return false;
 }
 
-/* Seconds on the loop's cached clock, for idle accounting. */
+/* Monotonic seconds, for idle accounting (the wall clock may be stepped). */
 static time_t
-conn_now(const struct conn *c)
+conn_now(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	if (event_base_gettimeofday_cached(c->srv->base, &tv) == -1)
-		return time(NULL);
-	return tv.tv_sec;
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
+		return 0;
+	return ts.tv_sec;
 }
 
 /* Seconds of silence after which an unregistered connection is closed. */
@@ -178,7 +178,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	c->srv = srv;
 	c->fd = fd;
 	c->counted = capped;
-	c->last_active = conn_now(c);
+	c->last_active = conn_now();
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
 	if ((c->ev = event_new(srv->base, -1, 0, conn_io_cb, c)) == NULL) {
@@ -254,7 +254,7 @@ conn_shed_idle(struct server *srv, size_t n, int idle)
 	for (c = TAILQ_FIRST(&srv->pending); c != NULL && closed < n; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state != CONN_READING ||
-		    conn_now(c) - c->last_active < idle)
+		    conn_now() - c->last_active < idle)
 			continue;
 		conn_close(c);
 		closed++;
@@ -641,7 +641,7 @@ conn_on_readable(struct conn *c)
 		return;
 	}
 	if (n > 0) {
-		c->last_active = conn_now(c);
+		c->last_active = conn_now();
 		if (have > 0 && !conn_keep_partial(c, chunk, (size_t)n)) {
 			conn_close(c);
 			return;

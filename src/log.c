@@ -145,7 +145,7 @@ write_journal(int prio, const struct log_fields *f, const char *msg)
 }
 
 /* Format and route one message at a syslog priority. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 vlog(int prio, const struct log_fields *f, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX];
@@ -166,7 +166,7 @@ vlog(int prio, const struct log_fields *f, const char *fmt, va_list ap)
 }
 
 /* Log at a priority, with strerror(err) appended when err is non-zero. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 vlog_err(int prio, int err, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX];
@@ -240,7 +240,7 @@ log_debug(const char *fmt, ...)
 }
 
 /* Log at LOG_ERR, tell the exit hook, exit 1. */
-static void __attribute__((noreturn))
+static void __attribute__((noreturn, format(printf, 2, 0)))
 vfatal(int err, const char *fmt, va_list ap)
 {
 	vlog_err(LOG_ERR, err, fmt, ap);

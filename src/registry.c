@@ -165,7 +165,9 @@ seed_key(uint64_t key[2])
 static struct record *
 node_record(struct node *node)
 {
-	return (struct record *)((char *)node - offsetof(struct record, node));
+	/* Through void *: the record is as aligned as the node inside it. */
+	return (struct record *)(void *)((char *)node -
+	    offsetof(struct record, node));
 }
 
 /* Is this record's name exactly these bytes? */

@@ -9,8 +9,9 @@
  *
  * Input format (make_seeds.py writes it):
  *
- *   byte 0   configuration: bit 0 relaxed, bit 1 debug (old/unused limit
- *            5, debug logging), bits 2-3 per-peer cap {256, none, 1, 2},
+ *   byte 0   configuration: bit 0 relaxed, bit 1 -d -d (old/unused limit
+ *            5, every request logged), bits 2-3 per-peer cap {256, none,
+ *            1, 2},
  *            bits 4-5 configured -port {4369, listener port, listener
  *            port + 65536, 0} (the header must carry the port reached)
  *   byte 1   timing: bits 0-1 packet_timeout {60, 1, 2, 5} s, bits 2-3
@@ -30,8 +31,11 @@
  *               62} s [slot], run the loop again (bit 6 is ignored)
  *     7 OPEN    p:8, then (re)connect the slot: p bit 0 remote peer (a
  *               faked 192.0.2.x / 2001:db8::x address), bit 1 IPv6 (::1),
- *               bit 2 second fake address, bit 3 slow reader (a tiny
- *               receive buffer, never read: only EOF is watched for)
+ *               bit 2 second fake address, bit 3 tight buffers (the
+ *               smallest receive buffer here, the smallest send buffer on
+ *               the server's end: replies go out in pieces), bit 4 slow
+ *               reader (never reads: only EOF is watched for; with tight
+ *               buffers a long reply stalls until the write times out)
  *   A write to a slot with no socket opens a local IPv4 one and sends the
  *   bytes before the server accepts it (conn_accept then finds them).
  *
@@ -441,7 +445,7 @@ set_options(uint8_t cfg, uint8_t timing)
 	memset(&opts, 0, sizeof(opts));
 	opts.command = CMD_SERVE;
 	opts.relaxed = cfg & 1;
-	opts.debug = (cfg >> 1) & 1;
+	opts.debug = (cfg & 2) ? 2 : 0;
 	opts.max_conns_per_peer = caps[(cfg >> 2) & 3];
 	opts.port = ports[(cfg >> 4) & 3];
 	opts.packet_timeout = timeouts[timing & 3];
@@ -1119,12 +1123,16 @@ check_active_node(const struct node *node, void *arg)
 	CHECK(owner >= 0);
 	CHECK(!v->matched[owner]);
 	v->matched[owner] = true;
-	if (clients[owner].slow) {
+	if (opts.delay_write > 0 &&
+	    (clients[owner].slow || clients[owner].nrecv == 0)) {
+		/*
+		 * Registered, its reply perhaps held back by -delay_write:
+		 * the server reads nothing from it meanwhile, so a half-close
+		 * or even EOF may not have been noticed yet.
+		 */
+	} else if (clients[owner].slow) {
 		/* Its reply is never read; it still holds the node. */
 		CHECK(!clients[owner].eof && !clients[owner].wr_shut);
-	} else if (clients[owner].nrecv == 0 && opts.delay_write > 0) {
-		/* Registered, its reply held back by -delay_write. */
-		CHECK(!clients[owner].eof);
 	} else
 		CHECK(expect_registered(&clients[owner]));
 	CHECK(client_frame(&clients[owner], &body, &blen));
@@ -1379,7 +1387,7 @@ client_open(int k, uint8_t p, const struct early_bytes *early)
 	c->fd = -1;
 	c->family = family;
 	c->remote = p & 1;
-	c->slow = (p >> 3) & 1;
+	c->slow = (p >> 4) & 1;
 	c->recv = recv;
 	c->opened_at = vnow();
 	c->serial = ++serials;
@@ -1399,8 +1407,8 @@ client_open(int k, uint8_t p, const struct early_bytes *early)
 	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		fail(__LINE__, "socket");
 	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	if (c->slow) {
-		int small = 1024;
+	if (p & 8) {
+		int small = 1024;	/* the kernel makes it 2304 */
 
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	}
@@ -1461,6 +1469,11 @@ client_open(int k, uint8_t p, const struct early_bytes *early)
 	fake_remote(&fk->fake, &c->local, (p >> 2) & 1);
 	CHECK(naccepted < MAX_CONNS);
 	accepted[naccepted++] = afd;
+	if (p & 8) {
+		int small = 1024;	/* the kernel makes it 4608 */
+
+		setsockopt(afd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	}
 	conn_accept(&srv, afd, (struct sockaddr *)(c->remote ? &fk->fake :
 	    &acc), (int)sa_len(family));
 	return true;

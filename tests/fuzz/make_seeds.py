@@ -67,11 +67,12 @@ class Script:
         self.out.append(kind | slot << 3 | (0 if loop else NOLOOP) |
                         (FLAG if flag else 0))
 
-    def open(self, slot, remote=False, v6=False, variant=0, slow=False,
-             loop=True):
+    def open(self, slot, remote=False, v6=False, variant=0, tight=False,
+             slow=False, loop=True):
         self._op(OPEN, slot, loop)
         self.out.append((1 if remote else 0) | (2 if v6 else 0) |
-                        (4 if variant else 0) | (8 if slow else 0))
+                        (4 if variant else 0) | (8 if tight else 0) |
+                        (16 if slow else 0))
         return self
 
     def frame(self, slot, body, loop=True):
@@ -311,12 +312,16 @@ def conn_seeds():
                         .advance(3).bytes())
     s["delay_kill"] = (Script(0, 0x14).frame(0, b"k").advance(1)
                        .advance(2).frame(1, b"n").advance(3).bytes())
-    # A reader that never reads a 7 KB DUMP, then goes silent for 3 s.
+    # A 7 KB DUMP through the smallest socket buffers: to a reader that
+    # reads (it goes out in pieces), then to one that never does (the
+    # write stalls and times out after packet_timeout + 1 s).
     sc = Script(0, 1)
     for i in range(7):
         sc.frame(i % 7, alive2("n%02d" % i + "\U0001F600" * 250, 1000 + i))
         sc.close(i % 7)
-    sc.open(7, slow=True).frame(7, b"d").advance(1).advance(1).advance(1)
+    sc.open(6, tight=True).frame(6, b"d")
+    sc.open(7, tight=True, slow=True).frame(7, b"d")
+    sc.advance(1).advance(1).advance(1)
     s["slow_reader_dump"] = sc.bytes()
     # More names than the registry's first hash table holds (64).
     sc = Script()
