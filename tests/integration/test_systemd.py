@@ -145,7 +145,7 @@ def lines_of(text):
     return text.split("\n")
 
 
-class Activated:
+class Activated(et.Daemon):
     """epmd-c -systemd started by socket activation.
 
     listen: specs such as "127.0.0.1:P", "[::1]:P", "[::]:P" (for
@@ -198,10 +198,6 @@ class Activated:
                                      stderr=self.errfile, env=penv)
         _procs.append(self.proc)
 
-    @property
-    def pid(self):
-        return self.proc.pid
-
     def trigger(self, port, host="127.0.0.1", timeout=5.0):
         """Connect once (this starts the daemon under ssa); wait for the
         listener to exist first."""
@@ -209,31 +205,7 @@ class Activated:
             raise AssertionError(f"nothing listens on {host}:{port}: "
                                  f"{self.stderr()}")
 
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stderr(self):
-        self.errfile.seek(0)
-        return self.errfile.read().decode("utf-8", "replace")
-
-    def wait(self, timeout=5.0):
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+    # pid, alive, stderr, wait, stop and the context manager: et.Daemon's.
 
 
 def stop_cleanly(d):
