@@ -26,6 +26,17 @@ enum conn_state {
 	CONN_REGISTERED,	/* a node's liveness connection */
 };
 
+/* What a NAMES or DUMP reply still has to list. */
+enum conn_listing {
+	LIST_NONE,
+	LIST_NAMES,
+	LIST_DUMP_ACTIVE,
+	LIST_DUMP_UNUSED,
+};
+
+/* A listing is queued this much at a time: the bound on a reply's memory. */
+#define LISTING_CHUNK		65536
+
 union addr {
 	struct sockaddr		sa;
 	struct sockaddr_in	sin;
@@ -39,6 +50,8 @@ struct conn {
 	struct event		*ev;	/* the one event: read, write, delay, watch */
 	struct evbuffer		*in;	/* a partial request, if one came in pieces */
 	struct evbuffer		*out;	/* the reply; NULL until there is one */
+	uint8_t			 listing;	/* what a NAMES/DUMP has left to list */
+	uint64_t		 cursor;	/* registry seq of the last line listed */
 	struct node		*node;	/* our registration, if any */
 	union addr		 peer;	/* as accept() reported it */
 	bool			 counted;	/* counted in srv->peers */
@@ -49,6 +62,7 @@ struct conn {
 static void	conn_io_cb(evutil_socket_t, short, void *);
 static void	conn_on_readable(struct conn *);
 static void	conn_flush(struct conn *);
+static void	conn_fill_listing(struct conn *);
 static void	conn_done_writing(struct conn *);
 
 /* The peer as text, for logs. */
@@ -305,15 +319,18 @@ conn_reply(struct conn *c, const void *data, size_t len, enum conn_state next)
 static void
 conn_flush(struct conn *c)
 {
-	if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
-	    errno != EWOULDBLOCK && errno != EINTR) {
-		/* The peer left; a KILL still ends the daemon. */
-		if (c->state == CONN_KILLING)
-			server_exit(c->srv, 0);
-		else
-			conn_close(c);
-		return;
-	}
+	do {
+		conn_fill_listing(c);
+		if (evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR) {
+			/* The peer left; a KILL still ends the daemon. */
+			if (c->state == CONN_KILLING)
+				server_exit(c->srv, 0);
+			else
+				conn_close(c);
+			return;
+		}
+	} while (evbuffer_get_length(c->out) == 0 && c->listing != LIST_NONE);
 	if (evbuffer_get_length(c->out) == 0)
 		conn_done_writing(c);
 	else if (!conn_arm(c, c->fd, EV_WRITE | EV_PERSIST, conn_timeout(c)))
@@ -453,22 +470,16 @@ handle_port_please(struct conn *c, const uint8_t *name, size_t len)
 	conn_reply(c, reply, n, CONN_REPLYING);
 }
 
-/* Which lines a listing appends, and where. */
-struct listing {
-	struct evbuffer	*out;
-	enum { LIST_NAMES, LIST_DUMP_ACTIVE, LIST_DUMP_UNUSED } kind;
-};
-
-/* Append one NAMES or DUMP line for a record. */
-static void
+/* Append one NAMES or DUMP line for a record; false once a chunk is full. */
+static bool
 add_listing_line(const struct node *node, void *arg)
 {
-	const struct listing	*l = arg;
+	struct conn		*c = arg;
 	const struct proto_alive2 *i = &node->info;
 	uint8_t			 line[PROTO_LINE_MAX];
 	size_t			 len;
 
-	switch (l->kind) {
+	switch (c->listing) {
 	case LIST_NAMES:
 		len = proto_encode_names_line(line, i->name, i->name_len,
 		    i->port);
@@ -482,29 +493,51 @@ add_listing_line(const struct node *node, void *arg)
 		    i->port, node->fd);
 		break;
 	}
-	evbuffer_add(l->out, line, len);
+	evbuffer_add(c->out, line, len);
+	c->cursor = node->seq;
+	return evbuffer_get_length(c->out) < LISTING_CHUNK;
+}
+
+/* Queue the next chunk of a listing, so a reply never sits whole in memory. */
+static void
+conn_fill_listing(struct conn *c)
+{
+	const struct registry *reg = c->srv->reg;
+
+	while (c->listing != LIST_NONE &&
+	    evbuffer_get_length(c->out) < LISTING_CHUNK) {
+		if (c->listing == LIST_DUMP_UNUSED) {
+			if (!registry_walk_unused(reg, c->cursor,
+			    add_listing_line, c))
+				return;
+			c->listing = LIST_NONE;
+		} else {
+			if (!registry_walk_active(reg, c->cursor,
+			    add_listing_line, c))
+				return;
+			c->listing = c->listing == LIST_DUMP_ACTIVE ?
+			    LIST_DUMP_UNUSED : LIST_NONE;
+			c->cursor = 0;	/* the unused walk starts at the oldest */
+		}
+	}
 }
 
 /* NAMES_REQ and DUMP_REQ: the port header, then one line per record. */
 static void
 handle_listing(struct conn *c, bool dump)
 {
-	struct listing	l = { .out = conn_out(c) };
-	uint8_t		hdr[4];
+	uint8_t hdr[4];
 
-	if (l.out == NULL) {
+	if (conn_out(c) == NULL) {
 		log_warnx("out of memory for a listing");
 		conn_close(c);
 		return;
 	}
 	proto_encode_port_header(hdr, conn_header_port(c));
-	evbuffer_add(l.out, hdr, sizeof(hdr));
-	l.kind = dump ? LIST_DUMP_ACTIVE : LIST_NAMES;
-	registry_foreach_active(c->srv->reg, add_listing_line, &l);
-	if (dump) {
-		l.kind = LIST_DUMP_UNUSED;
-		registry_foreach_unused(c->srv->reg, add_listing_line, &l);
-	}
+	evbuffer_add(c->out, hdr, sizeof(hdr));
+	c->listing = dump ? LIST_DUMP_ACTIVE : LIST_NAMES;
+	c->cursor = UINT64_MAX;		/* every active node */
+	conn_fill_listing(c);
 	conn_reply(c, NULL, 0, CONN_REPLYING);
 }
 

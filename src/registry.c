@@ -46,6 +46,7 @@ struct registry {
 	size_t			  nunused;
 	size_t			  unused_limit;
 	uint32_t		  max_creation;	/* highest handed out */
+	uint64_t		  seq;		/* last list entry number */
 	uint64_t		  key[2];	/* hash key, random */
 	struct record_list	  active;	/* newest first */
 	struct record_list	  unused;	/* oldest unregistration first */
@@ -427,6 +428,7 @@ registry_register(struct registry *reg, const struct proto_alive2 *req,
 	if (node->creation > reg->max_creation)
 		reg->max_creation = node->creation;
 
+	rec->node.seq = ++reg->seq;	/* the active list is newest first */
 	TAILQ_INSERT_HEAD(&reg->active, rec, entry);
 	reg->nactive++;
 	if (out != NULL)
@@ -448,6 +450,7 @@ registry_unregister(struct registry *reg, struct node *node)
 	node->active = false;
 	node->handle = NULL;
 	/* No eviction here: like the reference, only a new name evicts. */
+	rec->node.seq = ++reg->seq;	/* the unused list is oldest first */
 	TAILQ_INSERT_TAIL(&reg->unused, rec, entry);
 	reg->nunused++;
 }
@@ -498,4 +501,36 @@ registry_foreach_unused(const struct registry *reg, registry_visit_fn fn,
 
 	TAILQ_FOREACH(rec, &reg->unused, entry)
 		fn(&rec->node, arg);
+}
+
+/* Active nodes with seq below before (UINT64_MAX: all), newest first. */
+bool
+registry_walk_active(const struct registry *reg, uint64_t before,
+    registry_walk_fn fn, void *arg)
+{
+	const struct record *rec;
+
+	TAILQ_FOREACH(rec, &reg->active, entry) {
+		if (rec->node.seq >= before)
+			continue;	/* listed already, or newer than the walk */
+		if (!fn(&rec->node, arg))
+			return false;
+	}
+	return true;
+}
+
+/* Old/unused records with seq above after (0: all), oldest first. */
+bool
+registry_walk_unused(const struct registry *reg, uint64_t after,
+    registry_walk_fn fn, void *arg)
+{
+	const struct record *rec;
+
+	TAILQ_FOREACH(rec, &reg->unused, entry) {
+		if (rec->node.seq <= after)
+			continue;
+		if (!fn(&rec->node, arg))
+			return false;
+	}
+	return true;
 }

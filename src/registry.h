@@ -16,6 +16,7 @@ struct node {
 	uint32_t		 creation;	/* the last creation handed out */
 	int			 fd;		/* connection fd, shown by DUMP */
 	void			*handle;	/* the owner's connection, opaque */
+	uint64_t		 seq;		/* when it entered its list */
 	bool			 active;
 };
 
@@ -53,5 +54,19 @@ void registry_foreach_active(const struct registry *reg,
 /* Visit old/unused records, oldest unregistration first. */
 void registry_foreach_unused(const struct registry *reg,
 	    registry_visit_fn fn, void *arg);
+
+/*
+ * Resumable walks for listings written piece by piece: fn returns false to
+ * stop; the walk returns true once it reached the end. A caller resumes
+ * from the seq of the last node it saw, so records that come or go in
+ * between are simply seen or not, never twice.
+ */
+typedef bool (*registry_walk_fn)(const struct node *node, void *arg);
+/* Active nodes with seq below before (UINT64_MAX: all), newest first. */
+bool registry_walk_active(const struct registry *reg, uint64_t before,
+	    registry_walk_fn fn, void *arg);
+/* Old/unused records with seq above after (0: all), oldest first. */
+bool registry_walk_unused(const struct registry *reg, uint64_t after,
+	    registry_walk_fn fn, void *arg);
 
 #endif

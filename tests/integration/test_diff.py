@@ -279,7 +279,15 @@ PLAIN_CLI = [
         Names()]),
 ]
 
+LONG = "x" * 150
 MANY = [
+    # Replies of 100+ kB, larger than epmd-c's 64 kB listing chunk, with
+    # half of the nodes gone (DUMP spans the active and old lists).
+    ("names_and_dump_600_long_names_span_chunks",
+     [Reg(i, "%s%03d" % (LONG, i), port=9000 + i) for i in range(600)]
+     + [Names(), Dump()]
+     + [Unreg(i, "%s%03d" % (LONG, i), 9000 + i) for i in range(0, 600, 2)]
+     + [Names(), Dump()]),
     ("names_and_dump_200_nodes_newest_first",
      [Reg(i, "n%03d" % i, port=7000 + i) for i in range(200)]
      + [Names(), Dump(), Lookup("n000"), Lookup("n199")]

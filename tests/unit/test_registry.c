@@ -638,6 +638,73 @@ START_TEST(test_unregister_then_free_is_clean)
 }
 END_TEST
 
+/* Walk callback: collect names, stop after stop_after of them. */
+struct walk {
+	struct collect	c;
+	size_t		stop_after;
+	uint64_t	last;
+};
+
+/* Walk callback: collect a name and remember its seq; false when full. */
+static bool
+walk_collect(const struct node *node, void *arg)
+{
+	struct walk *w = arg;
+
+	collect_name(node, &w->c);
+	w->last = node->seq;
+	return w->c.n < w->stop_after;
+}
+
+START_TEST(test_walk_active_resumes_newest_first_without_repeats)
+{
+	struct registry	*reg = registry_new(1000);
+	struct walk	 w;
+
+	memset(&w, 0, sizeof(w));
+	must_register(reg, "a", NOW);
+	must_register(reg, "b", NOW);
+	must_register(reg, "c", NOW);
+	must_register(reg, "d", NOW);
+	w.stop_after = 2;
+	ck_assert(!registry_walk_active(reg, UINT64_MAX, walk_collect, &w));
+	/* Between two pieces b goes and e comes: neither is listed. */
+	registry_unregister(reg, lookup(reg, "b"));
+	must_register(reg, "e", NOW);
+	w.stop_after = COLLECT_MAX;
+	ck_assert(registry_walk_active(reg, w.last, walk_collect, &w));
+	ck_assert_uint_eq(w.c.n, 3);
+	ck_assert_str_eq(w.c.names[0], "d");
+	ck_assert_str_eq(w.c.names[1], "c");
+	ck_assert_str_eq(w.c.names[2], "a");
+	registry_free(reg);
+}
+END_TEST
+
+START_TEST(test_walk_unused_resumes_oldest_first)
+{
+	struct registry	*reg = registry_new(1000);
+	struct walk	 w;
+
+	memset(&w, 0, sizeof(w));
+	registry_unregister(reg, must_register(reg, "a", NOW));
+	registry_unregister(reg, must_register(reg, "b", NOW));
+	registry_unregister(reg, must_register(reg, "c", NOW));
+	w.stop_after = 1;
+	ck_assert(!registry_walk_unused(reg, 0, walk_collect, &w));
+	ck_assert_str_eq(w.c.names[0], "a");
+	/* b comes back to life in between, d joins the history. */
+	must_register(reg, "b", NOW);
+	registry_unregister(reg, must_register(reg, "d", NOW));
+	w.stop_after = COLLECT_MAX;
+	ck_assert(registry_walk_unused(reg, w.last, walk_collect, &w));
+	ck_assert_uint_eq(w.c.n, 3);
+	ck_assert_str_eq(w.c.names[1], "c");
+	ck_assert_str_eq(w.c.names[2], "d");
+	registry_free(reg);
+}
+END_TEST
+
 /* Every registry test in one suite. */
 static Suite *
 registry_suite(void)
@@ -675,6 +742,9 @@ registry_suite(void)
 	tcase_add_test(tc, test_counts_track_active_and_unused);
 	tcase_add_test(tc, test_100000_nodes_register_lookup_unregister);
 	tcase_add_test(tc, test_unregister_then_free_is_clean);
+	tcase_add_test(tc,
+	    test_walk_active_resumes_newest_first_without_repeats);
+	tcase_add_test(tc, test_walk_unused_resumes_oldest_first);
 	suite_add_tcase(s, tc);
 	return s;
 }
