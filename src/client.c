@@ -175,20 +175,32 @@ run_listing(int fd, uint8_t code, bool quiet)
 	return 0;
 }
 
+/* Send a request, read a fixed-size reply; on failure say why, false. */
+static bool
+exchange(int fd, const uint8_t *req, size_t reqlen, uint8_t *reply,
+    size_t len)
+{
+	ssize_t n;
+
+	if (reqlen == 0 || !send_request(fd, req, reqlen))
+		return say(MSG_WRITE_FAIL, 1) == 0;
+	n = read_upto(fd, reply, len);
+	if (n == -1)
+		return say(MSG_READ_FAIL, 1) == 0;
+	if (n < (ssize_t)len)
+		return say(MSG_EMPTY_REPLY, 1) == 0;
+	return true;
+}
+
 /* KILL: "OK" means the daemon is exiting; anything else is a refusal. */
 static int
 run_kill(int fd)
 {
 	uint8_t	 req[8], reply[CLIENT_KILL_REPLY_LEN];
-	ssize_t	 n;
 
-	if (!send_request(fd, req, proto_encode_simple_req(req, EPMD_KILL_REQ)))
-		return say(MSG_WRITE_FAIL, 1);
-	n = read_upto(fd, reply, sizeof(reply));
-	if (n == -1)
-		return say(MSG_READ_FAIL, 1);
-	if (n < (ssize_t)sizeof(reply))
-		return say(MSG_EMPTY_REPLY, 1);
+	if (!exchange(fd, req, proto_encode_simple_req(req, EPMD_KILL_REQ),
+	    reply, sizeof(reply)))
+		return 1;
 	if (memcmp(reply, "OK", sizeof(reply)) == 0)
 		return say(MSG_KILLED, 0);
 	return say(MSG_KILL_DENIED, 1);
@@ -199,17 +211,10 @@ static int
 run_stop(int fd, const char *name, size_t len)
 {
 	uint8_t	 req[3 + CLIENT_STOP_NAME_MAX], reply[CLIENT_STOP_REPLY_LEN];
-	size_t	 reqlen;
-	ssize_t	 n;
 
-	reqlen = proto_encode_stop_req(req, name, len);
-	if (reqlen == 0 || !send_request(fd, req, reqlen))
-		return say(MSG_WRITE_FAIL, 1);
-	n = read_upto(fd, reply, sizeof(reply));
-	if (n == -1)
-		return say(MSG_READ_FAIL, 1);
-	if (n < (ssize_t)sizeof(reply))
-		return say(MSG_EMPTY_REPLY, 1);
+	if (!exchange(fd, req, proto_encode_stop_req(req, name, len), reply,
+	    sizeof(reply)))
+		return 1;
 	put_raw(reply, sizeof(reply));
 	return say("\n", 0);
 }

@@ -395,6 +395,16 @@ conn_done_writing(struct conn *c)
 	}
 }
 
+/* Answer an ALIVE2 with the error reply, then close (OTP keeps it open). */
+static void
+conn_refuse_alive2(struct conn *c, uint16_t high)
+{
+	uint8_t	reply[8];
+	size_t	len = proto_encode_alive2_resp(reply, high, false, 0);
+
+	conn_reply(c, reply, len, CONN_REPLYING);
+}
+
 /* ALIVE2_REQ: register a node and keep the connection as its lifeline. */
 static void
 handle_alive2(struct conn *c, const struct proto_alive2 *req)
@@ -418,8 +428,7 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 			    "refused: descriptor limit %ld reached (the last %d "
 			    "are kept for queries)", name, srv->fd_limit,
 			    CONN_FD_RESERVE);
-		len = proto_encode_alive2_resp(reply, req->high, false, 0);
-		conn_reply(c, reply, len, CONN_REPLYING);
+		conn_refuse_alive2(c, req->high);
 		return;
 	}
 	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
@@ -435,9 +444,7 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 		if (log_flood_allowed())
 			log_fields(LOG_NOTICE, &f, "registration of %s refused: "
 			    "%s", name, why[r]);
-		len = proto_encode_alive2_resp(reply, req->high, false, 0);
-		/* Unlike OTP, close after the error: an open one leaks. */
-		conn_reply(c, reply, len, CONN_REPLYING);
+		conn_refuse_alive2(c, req->high);
 		return;
 	}
 	TAILQ_REMOVE(&srv->pending, c, entry);
