@@ -5,7 +5,8 @@
 set -u
 
 build_pkgs="gcc make pkg-config libevent-dev libsystemd-dev"
-test_pkgs="check python3 erlang-base mandoc iproute2 systemd procps clang libclang-rt-14-dev"
+test_pkgs="check python3 erlang-base mandoc iproute2 systemd procps clang libclang-rt-14-dev
+	   systemd-container dbus prometheus curl debhelper lintian fakeroot dpkg-dev"
 
 want=""
 for set in "$@"; do
