@@ -5,25 +5,21 @@ PREFIX		?= /usr/local
 BINDIR		?= $(PREFIX)/bin
 MANDIR		?= $(PREFIX)/share/man
 DESTDIR		?=
-PKG_CONFIG	?= pkg-config
 PYTHON		?= python3
+
+include mk/common.mk
 
 # BUILD holds objects; BIN is the daemon. The sanitizer build sets both.
 BUILD		?= build
 BIN		?= $(PROG)
 
-DEPS		 = libevent_core libsystemd
 CFLAGS		?= -O2 -g
-WARNFLAGS	 = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
-		   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
-		   -Wundef -Wvla -Wwrite-strings -Wmissing-declarations \
-		   -Wcast-align -Wnull-dereference
 CPPFLAGS	+= -D_GNU_SOURCE
 SANFLAGS	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 		   -fno-omit-frame-pointer
 ALL_CFLAGS	 = $(WARNFLAGS) $(CPPFLAGS) $(EXTRA_CFLAGS) $(CFLAGS) \
-		   $(shell $(PKG_CONFIG) --cflags $(DEPS))
-LIBS		 = $(shell $(PKG_CONFIG) --libs $(DEPS))
+		   $(DEP_CFLAGS)
+LIBS		 = $(DEP_LIBS)
 CHECK_CFLAGS	 = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS	 = $(shell $(PKG_CONFIG) --libs check)
 
@@ -33,20 +29,24 @@ LIB_OBJS	 = $(filter-out $(BUILD)/main.o,$(OBJS))
 UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all run check unit asan deps deps-build deps-test install clean \
-	bench fuzz lint
+.PHONY: all run check check-run unit asan deps deps-build deps-test \
+	install clean bench fuzz lint
 
-all: deps-build $(BIN)
+# A plain build needs only pkg-config and the libraries: no package manager.
+all: $(BIN)
 
 $(BIN): $(OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# -MMD -MP: each object's header dependencies, in $(BUILD)/*.d.
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< \
+$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -MMD -MP $(LDFLAGS) -o $@ $< \
 	    $(LIB_OBJS) $(LIBS) $(CHECK_LIBS)
+
+-include $(wildcard $(BUILD)/*.d)
 
 $(BUILD):
 	mkdir -p $@
@@ -63,12 +63,18 @@ asan:
 	    EXTRA_CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" CFLAGS="-O1 -g" \
 	    build/asan/$(PROG) unit
 
-# Build, then serve in the foreground on the default port.
-run: all
+# Build, then serve in the foreground on the default port. As root, any
+# missing Debian package is installed first.
+run: deps-build
+	$(MAKE) --no-print-directory all
 	./$(BIN) $(ARGS)
 
 # Build everything and run every test; prints "N passed, M failed".
-check: deps-test all unit asan $(BUILD)/fakepeer.so
+check: deps-test
+	$(MAKE) --no-print-directory all unit asan $(BUILD)/fakepeer.so
+	$(MAKE) --no-print-directory check-run
+
+check-run:
 	$(PYTHON) tests/run --bin ./$(BIN) --asan-bin build/asan/$(PROG) \
 	    --unit-dir $(BUILD) --asan-unit-dir build/asan
 

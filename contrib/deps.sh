@@ -2,21 +2,38 @@
 # Install the Debian packages epmd-c needs, when they are missing.
 # Usage: deps.sh build [test]. As root it installs with apt-get; otherwise
 # it names what is missing and fails.
+#
+# The build set is checked with pkg-config (and the compiler on PATH)
+# first: where the libraries are found, no package manager is asked. The
+# test set is Debian's tools, checked with dpkg-query.
 set -u
 
 build_pkgs="gcc make pkg-config libevent-dev libsystemd-dev"
 test_pkgs="check python3 erlang-base mandoc iproute2 systemd procps clang libclang-rt-14-dev
 	   systemd-container dbus prometheus curl debhelper lintian fakeroot dpkg-dev"
 
+# Does the build find everything it needs without installing anything?
+build_ready() {
+	command -v "${CC:-cc}" >/dev/null 2>&1 &&
+	    command -v make >/dev/null 2>&1 &&
+	    command -v "${PKG_CONFIG:-pkg-config}" >/dev/null 2>&1 &&
+	    "${PKG_CONFIG:-pkg-config}" --exists libevent_core libsystemd
+}
+
 want=""
 for set in "$@"; do
 	case "$set" in
-	build) want="$want $build_pkgs" ;;
+	build) build_ready || want="$want $build_pkgs" ;;
 	test) want="$want $test_pkgs" ;;
 	*) echo "deps.sh: unknown set $set" >&2; exit 2 ;;
 	esac
 done
+[ -z "$want" ] && exit 0
 
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "epmd-c: not a Debian system; install by hand:$want" >&2
+	exit 1
+fi
 missing=""
 for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

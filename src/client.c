@@ -21,10 +21,6 @@
 
 /* Longest name -stop sends; the reference refuses longer ones. */
 #define CLIENT_STOP_NAME_MAX	1000
-/* Sizes of the replies the client reads before deciding. */
-#define CLIENT_PORT_HDR_LEN	4
-#define CLIENT_KILL_REPLY_LEN	2
-#define CLIENT_STOP_REPLY_LEN	7
 
 #define MSG_NO_CONNECT	"epmd: Cannot connect to local epmd\n"
 #define MSG_NO_RESPONSE	"epmd: no response from local epmd\n"
@@ -157,7 +153,7 @@ port_header_value(const uint8_t *hdr)
 static int
 run_listing(int fd, uint8_t code, bool quiet)
 {
-	uint8_t	 req[8], hdr[CLIENT_PORT_HDR_LEN];
+	uint8_t	 req[8], hdr[PROTO_PORT_HEADER_LEN];
 	ssize_t	 n;
 
 	if (!send_request(fd, req, proto_encode_simple_req(req, code)))
@@ -196,12 +192,12 @@ exchange(int fd, const uint8_t *req, size_t reqlen, uint8_t *reply,
 static int
 run_kill(int fd)
 {
-	uint8_t	 req[8], reply[CLIENT_KILL_REPLY_LEN];
+	uint8_t	 req[8], reply[PROTO_KILL_RESP_LEN];
 
 	if (!exchange(fd, req, proto_encode_simple_req(req, EPMD_KILL_REQ),
 	    reply, sizeof(reply)))
 		return 1;
-	if (memcmp(reply, "OK", sizeof(reply)) == 0)
+	if (proto_kill_resp_ok(reply))
 		return say(MSG_KILLED, 0);
 	return say(MSG_KILL_DENIED, 1);
 }
@@ -210,7 +206,7 @@ run_kill(int fd)
 static int
 run_stop(int fd, const char *name, size_t len)
 {
-	uint8_t	 req[3 + CLIENT_STOP_NAME_MAX], reply[CLIENT_STOP_REPLY_LEN];
+	uint8_t	 req[3 + CLIENT_STOP_NAME_MAX], reply[PROTO_STOP_RESP_LEN];
 
 	if (!exchange(fd, req, proto_encode_stop_req(req, name, len), reply,
 	    sizeof(reply)))

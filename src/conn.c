@@ -12,10 +12,12 @@
 
 #include "conn.h"
 #include "log.h"
+#include "options.h"
 #include "peer.h"
 #include "peercount.h"
 #include "proto.h"
 #include "registry.h"
+#include "server.h"
 
 enum conn_state {
 	CONN_DELAYED,		/* -delay_accept: not reading yet */
@@ -56,7 +58,13 @@ struct conn {
 	union addr		 peer;	/* as accept() reported it */
 	bool			 counted;	/* counted in srv->peers */
 	time_t			 last_active;	/* accept or last byte, seconds */
-	TAILQ_ENTRY(conn)	 entry;	/* in srv->pending or srv->registered */
+	TAILQ_ENTRY(conn)	 entry;	/* in srv->conns.pending or .registered */
+};
+
+/* Room for the text behind a connection's log fields. */
+struct conn_logbuf {
+	char	peer[PEER_ADDRSTRLEN];
+	char	node[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
 };
 
 static void	conn_io_cb(evutil_socket_t, short, void *);
@@ -80,32 +88,45 @@ conn_log_name(const uint8_t *name, size_t len, char *buf, size_t buflen)
 	    buflen);
 }
 
+/* The log fields of a peer, and of a node name and port if given. */
+static struct log_fields
+conn_log_fields(const struct sockaddr *peer, const uint8_t *name,
+    size_t name_len, int port, struct conn_logbuf *buf)
+{
+	struct log_fields f = { .port = port };
+
+	if (peer != NULL)
+		f.peer = peer_format(peer, buf->peer, sizeof(buf->peer));
+	if (name != NULL)
+		f.node = conn_log_name(name, name_len, buf->node,
+		    sizeof(buf->node));
+	return f;
+}
+
 /* Log a refused request, with the peer as a structured field. */
 static void
 conn_refused(const struct conn *c, const char *what)
 {
-	char			peer[PEER_ADDRSTRLEN];
-	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
+	struct conn_logbuf	buf;
+	struct log_fields	f = conn_log_fields(&c->peer.sa, NULL, 0, 0,
+				    &buf);
 
-	if (log_flood_allowed())
-		log_fields(LOG_WARNING, &f, "%s from %s refused", what, f.peer);
+	log_flood(LOG_WARNING, &f, "%s from %s refused", what, f.peer);
 }
 
 /* Is the peer local: loopback, or the address it connected to? */
 static bool
 conn_is_local(const struct conn *c)
 {
-	union addr	peer, self;
-	socklen_t	plen = sizeof(peer), slen = sizeof(self);
+	union addr	self;
+	socklen_t	slen = sizeof(self);
 
-	/* getpeername, as the reference does, so tests can fake remote peers. */
-	if (getpeername(c->fd, &peer.sa, &plen) == -1)
-		return false;
-	if (peer_is_local(&peer.sa, NULL))
+	/* The address accept reported; only a non-loopback one needs ours. */
+	if (peer_is_local(&c->peer.sa, NULL))
 		return true;
 	if (getsockname(c->fd, &self.sa, &slen) == -1)
 		return false;
-	return peer_same_addr(&peer.sa, &self.sa);
+	return peer_same_addr(&c->peer.sa, &self.sa);
 }
 
 /* The port for NAMES and DUMP headers: the one the client reached (8.4). */
@@ -151,6 +172,17 @@ conn_now(void)
 	return ts.tv_sec;
 }
 
+/* Log a connection refused by the per-peer cap. */
+static void
+conn_refuse_capped(const struct sockaddr *sa, int cap)
+{
+	struct conn_logbuf	buf;
+	struct log_fields	f = conn_log_fields(sa, NULL, 0, 0, &buf);
+
+	log_flood(LOG_WARNING, &f, "connection from %s refused: more than %d "
+	    "unregistered connections", f.peer, cap);
+}
+
 /* Seconds of silence after which an unregistered connection is closed. */
 static int
 conn_timeout(const struct conn *c)
@@ -158,7 +190,16 @@ conn_timeout(const struct conn *c)
 	return c->srv->opts->packet_timeout + 1;
 }
 
-/* Take over an accepted socket. */
+/* An empty set. */
+void
+conn_set_init(struct conn_set *set)
+{
+	TAILQ_INIT(&set->pending);
+	TAILQ_INIT(&set->registered);
+	set->npending = 0;
+}
+
+/* Take over an accepted socket from sa. */
 void
 conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 {
@@ -174,16 +215,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 			if (n != 0)
 				peercount_remove(srv->peers, sa);
 			close(fd);
-			if (log_flood_allowed()) {
-				char peer[PEER_ADDRSTRLEN];
-				struct log_fields f = {
-				    .peer = peer_format(sa, peer, sizeof(peer)) };
-
-				log_fields(LOG_WARNING, &f, "connection from %s "
-				    "refused: more than %d unregistered "
-				    "connections", f.peer,
-				    opts->max_conns_per_peer);
-			}
+			conn_refuse_capped(sa, opts->max_conns_per_peer);
 			return;
 		}
 	}
@@ -199,8 +231,8 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 		free(c);
 		goto fail;
 	}
-	TAILQ_INSERT_TAIL(&srv->pending, c, entry);
-	srv->npending++;
+	TAILQ_INSERT_TAIL(&srv->conns.pending, c, entry);
+	srv->conns.npending++;
 	if (opts->delay_accept > 0) {
 		c->state = CONN_DELAYED;
 		if (!conn_arm(c, -1, 0, opts->delay_accept))
@@ -225,26 +257,25 @@ conn_close(struct conn *c)
 	struct server *srv = c->srv;
 
 	if (c->node != NULL) {
-		char			 name[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
-		struct log_fields	 f;
+		struct node		*node = c->node;
+		struct conn_logbuf	 buf;
+		struct log_fields	 f = conn_log_fields(NULL, node->info.name,
+					     node->info.name_len,
+					     node->info.port, &buf);
 
-		conn_log_name(c->node->info.name, c->node->info.name_len, name,
-		    sizeof(name));
-		f = (struct log_fields){ .node = name,
-		    .port = c->node->info.port };
 		/* At shutdown every node goes; one line says so instead. */
 		if (!srv->exiting)
 			log_fields(LOG_INFO, &f, "unregistered %s (port %u)",
-			    name, c->node->info.port);
-		registry_unregister(srv->reg, c->node);
+			    f.node, node->info.port);
+		registry_unregister(srv->reg, node);
 		c->node = NULL;
-		server_registry_changed(srv);
+		server_node_unregistered(srv, c, node);
 	}
 	if (c->state == CONN_REGISTERED || c->state == CONN_REGISTERING)
-		TAILQ_REMOVE(&srv->registered, c, entry);
+		TAILQ_REMOVE(&srv->conns.registered, c, entry);
 	else {
-		TAILQ_REMOVE(&srv->pending, c, entry);
-		srv->npending--;
+		TAILQ_REMOVE(&srv->conns.pending, c, entry);
+		srv->conns.npending--;
 	}
 	if (c->counted)
 		peercount_remove(srv->peers, &c->peer.sa);
@@ -265,7 +296,8 @@ conn_shed_idle(struct server *srv, size_t n, int idle)
 	size_t		 closed = 0;
 
 	/* Only waiting readers: a reply on its way is never cut short. */
-	for (c = TAILQ_FIRST(&srv->pending); c != NULL && closed < n; c = next) {
+	for (c = TAILQ_FIRST(&srv->conns.pending); c != NULL && closed < n;
+	    c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state != CONN_READING ||
 		    conn_now() - c->last_active < idle)
@@ -280,10 +312,10 @@ conn_shed_idle(struct server *srv, size_t n, int idle)
 void
 conn_close_all(struct server *srv)
 {
-	while (!TAILQ_EMPTY(&srv->pending))
-		conn_close(TAILQ_FIRST(&srv->pending));
-	while (!TAILQ_EMPTY(&srv->registered))
-		conn_close(TAILQ_FIRST(&srv->registered));
+	while (!TAILQ_EMPTY(&srv->conns.pending))
+		conn_close(TAILQ_FIRST(&srv->conns.pending));
+	while (!TAILQ_EMPTY(&srv->conns.registered))
+		conn_close(TAILQ_FIRST(&srv->conns.registered));
 }
 
 /* The reply buffer, created on first use. */
@@ -325,7 +357,7 @@ conn_flush(struct conn *c)
 		    errno != EWOULDBLOCK && errno != EINTR) {
 			/* The peer left; a KILL still ends the daemon. */
 			if (c->state == CONN_KILLING)
-				server_exit(c->srv, 0);
+				server_kill(c->srv);
 			else
 				conn_close(c);
 			return;
@@ -388,7 +420,7 @@ conn_done_writing(struct conn *c)
 		break;
 	case CONN_KILLING:
 		event_del(c->ev);
-		server_exit(c->srv, 0);
+		server_kill(c->srv);
 		break;
 	default:
 		break;
@@ -405,6 +437,40 @@ conn_refuse_alive2(struct conn *c, uint16_t high)
 	conn_reply(c, reply, len, CONN_REPLYING);
 }
 
+/* Has a registered connection ended: EOF, reset, or data pending? */
+static bool
+conn_owner_gone(const struct conn *c)
+{
+	char	byte;
+	ssize_t	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	/* Any byte on a node's connection ends it, as registered_cb does. */
+	return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR);
+}
+
+/* Register req on c; a name whose owner is gone is taken over (OTP #11085). */
+static enum registry_result
+conn_register(struct conn *c, const struct proto_alive2 *req,
+    struct node **out)
+{
+	struct server		*srv = c->srv;
+	struct node		*old;
+	enum registry_result	 r;
+
+	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
+	    out);
+	if (r != REGISTRY_DUPLICATE)
+		return r;
+	old = registry_lookup(srv->reg, req->name, req->name_len);
+	if (old == NULL || old->handle == NULL || !conn_owner_gone(old->handle))
+		return r;
+	/* Its end is not yet read: finish it now, as the next turn would. */
+	conn_close(old->handle);
+	return registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
+	    out);
+}
+
 /* ALIVE2_REQ: register a node and keep the connection as its lifeline. */
 static void
 handle_alive2(struct conn *c, const struct proto_alive2 *req)
@@ -413,27 +479,20 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 	struct node		*node;
 	enum registry_result	 r;
 	uint8_t			 reply[8];
-	char			 name[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
-	char			 peer[PEER_ADDRSTRLEN];
-	struct log_fields	 f;
+	struct conn_logbuf	 buf;
+	struct log_fields	 f = conn_log_fields(&c->peer.sa, req->name,
+				     req->name_len, req->port, &buf);
 	size_t			 len;
 
-	conn_log_name(req->name, req->name_len, name, sizeof(name));
-	f = (struct log_fields){ .node = name, .port = req->port,
-	    .peer = conn_peer(c, peer, sizeof(peer)) };
 	/* Descriptors are allocated lowest first: a high one means full. */
 	if (srv->fd_limit > 0 && c->fd >= srv->fd_limit - CONN_FD_RESERVE) {
-		if (log_flood_allowed())
-			log_fields(LOG_WARNING, &f, "registration of %s "
-			    "refused: descriptor limit %ld reached (the last %d "
-			    "are kept for queries)", name, srv->fd_limit,
-			    CONN_FD_RESERVE);
+		log_flood(LOG_WARNING, &f, "registration of %s refused: "
+		    "descriptor limit %ld reached (the last %d are kept for "
+		    "queries)", f.node, srv->fd_limit, CONN_FD_RESERVE);
 		conn_refuse_alive2(c, req->high);
 		return;
 	}
-	r = registry_register(srv->reg, req, c->fd, c, (uint32_t)time(NULL),
-	    &node);
-	if (r != REGISTRY_OK) {
+	if ((r = conn_register(c, req, &node)) != REGISTRY_OK) {
 		static const char *why[] = {
 			[REGISTRY_BAD_NAME] = "invalid name",
 			[REGISTRY_BAD_EXTRA] = "extra too long",
@@ -441,23 +500,22 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 			[REGISTRY_NOMEM] = "out of memory",
 		};
 
-		if (log_flood_allowed())
-			log_fields(LOG_NOTICE, &f, "registration of %s refused: "
-			    "%s", name, why[r]);
+		log_flood(LOG_NOTICE, &f, "registration of %s refused: %s",
+		    f.node, why[r]);
 		conn_refuse_alive2(c, req->high);
 		return;
 	}
-	TAILQ_REMOVE(&srv->pending, c, entry);
-	srv->npending--;
-	TAILQ_INSERT_TAIL(&srv->registered, c, entry);
+	TAILQ_REMOVE(&srv->conns.pending, c, entry);
+	srv->conns.npending--;
+	TAILQ_INSERT_TAIL(&srv->conns.registered, c, entry);
 	if (c->counted) {
 		peercount_remove(srv->peers, &c->peer.sa);
 		c->counted = false;
 	}
 	c->node = node;
 	log_fields(LOG_INFO, &f, "registered %s at port %u, creation %u",
-	    name, req->port, node->creation);
-	server_registry_changed(srv);
+	    f.node, req->port, node->creation);
+	server_node_registered(srv, c, node);
 	len = proto_encode_alive2_resp(reply, req->high, true, node->creation);
 	conn_reply(c, reply, len, CONN_REGISTERING);
 }
@@ -533,7 +591,7 @@ conn_fill_listing(struct conn *c)
 static void
 handle_listing(struct conn *c, bool dump)
 {
-	uint8_t hdr[4];
+	uint8_t hdr[PROTO_PORT_HEADER_LEN];
 
 	if (conn_out(c) == NULL) {
 		log_warnx("out of memory for a listing");
@@ -552,19 +610,22 @@ handle_listing(struct conn *c, bool dump)
 static void
 handle_kill(struct conn *c)
 {
-	char			peer[PEER_ADDRSTRLEN];
-	struct log_fields	f = { .peer = conn_peer(c, peer, sizeof(peer)) };
+	struct conn_logbuf	buf;
+	struct log_fields	f = conn_log_fields(&c->peer.sa, NULL, 0, 0,
+				    &buf);
+	uint8_t			reply[PROTO_KILL_RESP_LEN];
 
 	if (!c->srv->opts->relaxed && registry_count(c->srv->reg) > 0) {
-		if (log_flood_allowed())
-			log_fields(LOG_WARNING, &f, "KILL from %s refused: %zu "
-			    "nodes registered (see -relaxed_command_check)",
-			    f.peer, registry_count(c->srv->reg));
-		conn_reply(c, "NO", 2, CONN_REPLYING);
+		log_flood(LOG_WARNING, &f, "KILL from %s refused: %zu nodes "
+		    "registered (see -relaxed_command_check)", f.peer,
+		    registry_count(c->srv->reg));
+		conn_reply(c, reply, proto_encode_kill_resp(reply, false),
+		    CONN_REPLYING);
 		return;
 	}
 	log_fields(LOG_NOTICE, &f, "killed by a KILL request from %s", f.peer);
-	conn_reply(c, "OK", 2, CONN_KILLING);
+	conn_reply(c, reply, proto_encode_kill_resp(reply, true),
+	    CONN_KILLING);
 }
 
 /* STOP_REQ: end one node's registration (relaxed mode only). */
@@ -573,6 +634,7 @@ handle_stop(struct conn *c, const uint8_t *name, size_t len)
 {
 	struct node	*node;
 	char		 ename[LOG_ESCAPED_SIZE(LOG_NAME_MAX)];
+	uint8_t		 reply[PROTO_STOP_RESP_MAX];
 
 	if (!c->srv->opts->relaxed) {
 		conn_refused(c, "STOP without -relaxed_command_check");
@@ -580,14 +642,15 @@ handle_stop(struct conn *c, const uint8_t *name, size_t len)
 		return;
 	}
 	if ((node = registry_lookup(c->srv->reg, name, len)) == NULL) {
-		/* OTP sends both words; its clients read the first seven. */
-		conn_reply(c, "NOEXISTSTOPPED", 14, CONN_REPLYING);
+		conn_reply(c, reply, proto_encode_stop_resp(reply, false),
+		    CONN_REPLYING);
 		return;
 	}
 	conn_log_name(name, len, ename, sizeof(ename));
 	log_info("stopping %s on request", ename);
 	conn_close(node->handle);
-	conn_reply(c, "STOPPED", 7, CONN_REPLYING);
+	conn_reply(c, reply, proto_encode_stop_resp(reply, true),
+	    CONN_REPLYING);
 }
 
 /* Dispatch one complete request. */
@@ -744,7 +807,7 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 		log_debug("closing %s: timeout", conn_peer(c, peer,
 		    sizeof(peer)));
 		if (c->state == CONN_KILLING)
-			server_exit(c->srv, 0);
+			server_kill(c->srv);
 		else
 			conn_close(c);
 		return;

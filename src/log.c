@@ -7,8 +7,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include <systemd/sd-journal.h>
-
+#include "introspect.h"
 #include "log.h"
 
 #define LOG_IDENT	"epmd-c"
@@ -19,7 +18,7 @@
 static enum log_target	 target = LOG_TO_STDERR;
 static int		 verbosity;
 static void		(*exit_hook)(int);
-static log_journal_fn	 journal_writer = sd_journal_sendv;
+static log_journal_fn	 journal_writer;	/* NULL: no journal here */
 
 /* Where to log, and how many -d flags were given. */
 void
@@ -52,11 +51,11 @@ log_set_exit_hook(void (*hook)(int))
 	exit_hook = hook;
 }
 
-/* Replace the journal writer (for tests). */
+/* Set the function that writes to the journal. */
 void
 log_set_journal_writer(log_journal_fn fn)
 {
-	journal_writer = fn != NULL ? fn : sd_journal_sendv;
+	journal_writer = fn;
 }
 
 /* May a flood-prone message be logged now? Counts what it holds back. */
@@ -144,13 +143,20 @@ write_journal(int prio, const struct log_fields *f, const char *msg)
 	journal_writer(iov, n);
 }
 
-/* Format and route one message at a syslog priority. */
-static void __attribute__((format(printf, 3, 0)))
-vlog(int prio, const struct log_fields *f, const char *fmt, va_list ap)
+/* Format one message once, strerror(err) appended if err, and route it. */
+static void __attribute__((format(printf, 4, 0)))
+vlog(int prio, const struct log_fields *f, int err, const char *fmt,
+    va_list ap)
 {
-	char msg[LOG_MSG_MAX];
+	char	msg[LOG_MSG_MAX];
+	int	len;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (prio >= LOG_DEBUG && verbosity < 1)
+		return;
+	len = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err != 0 && len >= 0 && (size_t)len < sizeof(msg))
+		snprintf(msg + len, sizeof(msg) - (size_t)len, ": %s",
+		    strerror(err));
 	switch (target) {
 	case LOG_TO_STDERR:
 		fprintf(stderr, "%s: %s\n", LOG_IDENT, msg);
@@ -160,22 +166,12 @@ vlog(int prio, const struct log_fields *f, const char *fmt, va_list ap)
 		syslog(prio, "%s", msg);
 		break;
 	case LOG_TO_JOURNAL:
-		write_journal(prio, f, msg);
+		if (journal_writer != NULL)
+			write_journal(prio, f, msg);
+		else
+			fprintf(stderr, "%s: %s\n", LOG_IDENT, msg);
 		break;
 	}
-}
-
-/* Log at a priority, with strerror(err) appended when err is non-zero. */
-static void __attribute__((format(printf, 3, 0)))
-vlog_err(int prio, int err, const char *fmt, va_list ap)
-{
-	char msg[LOG_MSG_MAX];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (err != 0)
-		log_fields(prio, NULL, "%s: %s", msg, strerror(err));
-	else
-		log_fields(prio, NULL, "%s", msg);
 }
 
 /* Log at a syslog priority with structured fields. */
@@ -184,10 +180,21 @@ log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (prio >= LOG_DEBUG && verbosity < 1)
+	va_start(ap, fmt);
+	vlog(prio, f, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* A flood-prone line: logged with its fields unless the rate limit holds it. */
+void
+log_flood(int prio, const struct log_fields *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_flood_allowed())
 		return;
 	va_start(ap, fmt);
-	vlog(prio, f, fmt, ap);
+	vlog(prio, f, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -199,7 +206,7 @@ log_warn(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vlog_err(LOG_WARNING, err, fmt, ap);
+	vlog(LOG_WARNING, NULL, err, fmt, ap);
 	va_end(ap);
 	errno = err;
 }
@@ -211,7 +218,7 @@ log_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_err(LOG_WARNING, 0, fmt, ap);
+	vlog(LOG_WARNING, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -222,7 +229,7 @@ log_info(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_err(LOG_INFO, 0, fmt, ap);
+	vlog(LOG_INFO, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -235,7 +242,7 @@ log_debug(const char *fmt, ...)
 	if (verbosity < 1)
 		return;
 	va_start(ap, fmt);
-	vlog_err(LOG_DEBUG, 0, fmt, ap);
+	vlog(LOG_DEBUG, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -243,7 +250,7 @@ log_debug(const char *fmt, ...)
 static void __attribute__((noreturn, format(printf, 2, 0)))
 vfatal(int err, const char *fmt, va_list ap)
 {
-	vlog_err(LOG_ERR, err, fmt, ap);
+	vlog(LOG_ERR, NULL, err, fmt, ap);
 	if (exit_hook != NULL)
 		exit_hook(1);
 	exit(1);

@@ -14,7 +14,7 @@ enum log_target {
 
 /* Where to log, and how many -d flags were given. */
 void log_init(enum log_target target, int verbosity);
-enum log_target log_get_target(void);
+/* How many -d flags were given. */
 int log_get_verbosity(void);
 
 /* Fields attached to a message about a node or a peer; any may be NULL/0. */
@@ -32,6 +32,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log at a syslog priority with structured fields. */
 void log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a flood-prone line (refusals, descriptor shortage): at most
+ * a few a second are logged, and a count of the rest follows. */
+void log_flood(int prio, const struct log_fields *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Log and exit(1); fatal appends strerror(errno). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
@@ -40,9 +44,6 @@ void fatalx(const char *fmt, ...)
 /* Called by fatal before exiting, to tell systemd; may be NULL. */
 void log_set_exit_hook(void (*hook)(int status));
 
-/* May a flood-prone message (refusals, descriptor shortage) be logged now? */
-bool log_flood_allowed(void);
-
 /* Copy bytes for a log line, escaping control and non-ASCII bytes as \xNN. */
 const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
 /* Room log_escape needs for len bytes. */
@@ -50,7 +51,8 @@ const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
 /* Names are cut to this many bytes in log lines. */
 #define LOG_NAME_MAX		255
 
-/* The journal writer (sd_journal_sendv by default); tests replace it. */
+/* The journal writer: the systemd glue's, set by main; tests replace it.
+ * Without one, journal lines go to stderr. */
 struct iovec;
 typedef int (*log_journal_fn)(const struct iovec *iov, int n);
 void log_set_journal_writer(log_journal_fn fn);

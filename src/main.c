@@ -9,8 +9,8 @@
 #include "client.h"
 #include "log.h"
 #include "options.h"
-#include "sd.h"
 #include "server.h"
+#include "systemd.h"
 
 /* Fork; the parent exits 0 at once (erl relies on it), the child goes on. */
 static void
@@ -59,6 +59,21 @@ log_target(const struct options *opts)
 	return opts->daemon ? LOG_TO_SYSLOG : LOG_TO_STDERR;
 }
 
+/* The daemon's life: build, listen, serve, tear down. */
+static int
+serve(const struct options *opts)
+{
+	struct server	srv;
+	int		status;
+
+	server_init(&srv, opts);
+	server_listen(&srv);
+	status = server_loop(&srv);
+	server_free(&srv);
+	return status;
+}
+
+/* Parse the command line, then run a client command or the daemon. */
 int
 main(int argc, char *argv[])
 {
@@ -76,6 +91,11 @@ main(int argc, char *argv[])
 	}
 	if (opts.command != CMD_SERVE)
 		return client_run(&opts);
+	if (opts.systemd && !systemd_supported()) {
+		fprintf(stderr, "epmd-c: -systemd: this build of epmd-c has no "
+		    "systemd support (built without libsystemd)\n");
+		return 1;
+	}
 	if (opts.daemon && opts.systemd) {
 		/* Forking would orphan the sockets (LISTEN_PID is the parent's). */
 		fprintf(stderr, "epmd-c: -daemon cannot be used with -systemd: "
@@ -84,12 +104,13 @@ main(int argc, char *argv[])
 	}
 
 	if (opts.systemd) {
-		sd_enable();
-		log_set_exit_hook(sd_exiting);
+		systemd_enable();
+		log_set_exit_hook(systemd_exiting);
 	} else
-		sd_disable();
+		systemd_disable();
 	if (opts.daemon)
 		daemonize();
 	log_init(log_target(&opts), opts.debug);
-	return server_run(&opts);
+	log_set_journal_writer(systemd_journal_write);
+	return serve(&opts);
 }

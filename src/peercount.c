@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "introspect.h"
 #include "peercount.h"
 
 #define PC_MIN_BUCKETS	64

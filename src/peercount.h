@@ -15,9 +15,5 @@ void peercount_free(struct peercount *pc);
 size_t peercount_add(struct peercount *pc, const struct sockaddr *sa);
 /* Count one connection less from sa's address. */
 void peercount_remove(struct peercount *pc, const struct sockaddr *sa);
-/* The current count for sa's address. */
-size_t peercount_get(const struct peercount *pc, const struct sockaddr *sa);
-/* Number of distinct addresses counted. */
-size_t peercount_size(const struct peercount *pc);
 
 #endif

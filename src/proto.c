@@ -463,6 +463,38 @@ proto_encode_dump_unused(uint8_t *out, const uint8_t *name, size_t name_len,
 	return line_done(&l);
 }
 
+/* KILL reply: "OK" if the daemon exits, "NO" if it refuses; returns 2. */
+size_t
+proto_encode_kill_resp(uint8_t *out, bool ok)
+{
+	memcpy(out, ok ? "OK" : "NO", PROTO_KILL_RESP_LEN);
+	return PROTO_KILL_RESP_LEN;
+}
+
+/*
+ * STOP reply: "STOPPED", or for an unknown name "NOEXISTSTOPPED": OTP
+ * sends both words, and its clients read only the first seven bytes.
+ */
+size_t
+proto_encode_stop_resp(uint8_t *out, bool stopped)
+{
+	static const char	both[] = "NOEXISTSTOPPED";
+
+	if (stopped) {
+		memcpy(out, both + PROTO_STOP_RESP_LEN, PROTO_STOP_RESP_LEN);
+		return PROTO_STOP_RESP_LEN;
+	}
+	memcpy(out, both, PROTO_STOP_RESP_MAX);
+	return PROTO_STOP_RESP_MAX;
+}
+
+/* Does a PROTO_KILL_RESP_LEN-byte KILL reply say the daemon exits? */
+bool
+proto_kill_resp_ok(const uint8_t *reply)
+{
+	return memcmp(reply, "OK", PROTO_KILL_RESP_LEN) == 0;
+}
+
 /* Client side: a request frame that is only its code; returns 3. */
 size_t
 proto_encode_simple_req(uint8_t *out, uint8_t code)

@@ -89,7 +89,8 @@ size_t proto_encode_alive2_resp(uint8_t *out, uint16_t high, bool ok,
 size_t proto_encode_port2_notfound(uint8_t *out);
 /* PORT2_RESP for a registered node; out must hold PROTO_PORT2_RESP_MAX. */
 size_t proto_encode_port2_found(uint8_t *out, const struct proto_alive2 *node);
-/* The 4-byte port header of NAMES and DUMP replies. */
+/* The 4-byte port header of NAMES and DUMP replies; returns its size. */
+#define PROTO_PORT_HEADER_LEN	4
 size_t proto_encode_port_header(uint8_t *out, uint32_t port);
 /* "name N at port P\n"; out must hold PROTO_LINE_MAX. */
 size_t proto_encode_names_line(uint8_t *out, const uint8_t *name,
@@ -100,6 +101,18 @@ size_t proto_encode_dump_active(uint8_t *out, const uint8_t *name,
 /* "old/unused name <N>, port = P, fd = F \n\0". */
 size_t proto_encode_dump_unused(uint8_t *out, const uint8_t *name,
 	    size_t name_len, uint16_t port, int fd);
+
+/* KILL and STOP replies: bare texts, no length prefix. */
+#define PROTO_KILL_RESP_LEN	2	/* "OK" (exiting) or "NO" */
+#define PROTO_STOP_RESP_LEN	7	/* what a client reads: STOPPED, NOEXIST */
+#define PROTO_STOP_RESP_MAX	14	/* "NOEXISTSTOPPED", as OTP sends it */
+
+/* KILL reply: "OK" if the daemon exits, "NO" if it refuses; returns 2. */
+size_t proto_encode_kill_resp(uint8_t *out, bool ok);
+/* STOP reply: "STOPPED", or "NOEXISTSTOPPED" for an unknown name. */
+size_t proto_encode_stop_resp(uint8_t *out, bool stopped);
+/* Does a PROTO_KILL_RESP_LEN-byte KILL reply say the daemon exits? */
+bool proto_kill_resp_ok(const uint8_t *reply);
 
 /* Client side: the request frames the CLI sends. */
 size_t proto_encode_simple_req(uint8_t *out, uint8_t code);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "epmd.h"
+#include "introspect.h"
 #include "registry.h"
 
 /* First bucket count; a power of two. */
@@ -479,28 +480,6 @@ size_t
 registry_unused_count(const struct registry *reg)
 {
 	return reg->nunused;
-}
-
-/* Visit active nodes, newest registration first. */
-void
-registry_foreach_active(const struct registry *reg, registry_visit_fn fn,
-    void *arg)
-{
-	const struct record *rec;
-
-	TAILQ_FOREACH(rec, &reg->active, entry)
-		fn(&rec->node, arg);
-}
-
-/* Visit old/unused records, oldest unregistration first. */
-void
-registry_foreach_unused(const struct registry *reg, registry_visit_fn fn,
-    void *arg)
-{
-	const struct record *rec;
-
-	TAILQ_FOREACH(rec, &reg->unused, entry)
-		fn(&rec->node, arg);
 }
 
 /* Active nodes with seq below before (UINT64_MAX: all), newest first. */

@@ -43,17 +43,8 @@ void registry_unregister(struct registry *reg, struct node *node);
 struct node *registry_lookup(const struct registry *reg,
 	    const uint8_t *name, size_t len);
 
-/* Number of active nodes, and of old/unused records. */
+/* Number of active nodes. */
 size_t registry_count(const struct registry *reg);
-size_t registry_unused_count(const struct registry *reg);
-
-typedef void (*registry_visit_fn)(const struct node *node, void *arg);
-/* Visit active nodes, newest registration first. */
-void registry_foreach_active(const struct registry *reg,
-	    registry_visit_fn fn, void *arg);
-/* Visit old/unused records, oldest unregistration first. */
-void registry_foreach_unused(const struct registry *reg,
-	    registry_visit_fn fn, void *arg);
 
 /*
  * Resumable walks for listings written piece by piece: fn returns false to

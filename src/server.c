@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -18,8 +19,8 @@
 #include "peer.h"
 #include "peercount.h"
 #include "registry.h"
-#include "sd.h"
 #include "server.h"
+#include "systemd.h"
 
 /* How long accepting pauses when descriptors run out. */
 #define ACCEPT_RETRY_USEC	100000
@@ -127,13 +128,11 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	shed = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
 	set_accepting(srv, false);
 	evtimer_add(srv->accept_retry, &tv);
-	if (log_flood_allowed()) {
-		errno = err;
-		log_warn("out of descriptors with %zu registered nodes and %zu "
-		    "other connections; closed %zu silent for %d s or more, "
-		    "accepting again shortly", registry_count(srv->reg),
-		    srv->npending, shed, EMFILE_SHED_IDLE);
-	}
+	log_flood(LOG_WARNING, NULL, "out of descriptors (%s) with %zu "
+	    "registered nodes and %zu other connections; closed %zu silent for "
+	    "%d s or more, accepting again shortly", strerror(err),
+	    registry_count(srv->reg), srv->conns.npending, shed,
+	    EMFILE_SHED_IDLE);
 }
 
 /* Send the rate-limited STATUS= line. */
@@ -144,13 +143,13 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	sd_status("Processing port mapping requests; %zu nodes registered",
+	systemd_status("Processing port mapping requests; %zu nodes registered",
 	    registry_count(srv->reg));
 }
 
 /* The registry changed: schedule a status update for systemd. */
-void
-server_registry_changed(struct server *srv)
+static void
+registry_changed(struct server *srv)
 {
 	struct timeval tv = { .tv_sec = STATUS_INTERVAL };
 
@@ -159,7 +158,34 @@ server_registry_changed(struct server *srv)
 		evtimer_add(srv->status_timer, &tv);
 }
 
-/* Stop the loop and exit with status. */
+/* Upcall: a node was registered on c. */
+void
+server_node_registered(struct server *srv, struct conn *c,
+    const struct node *node)
+{
+	(void)c;
+	(void)node;
+	registry_changed(srv);
+}
+
+/* Upcall: a node was unregistered; c's fd is still open. */
+void
+server_node_unregistered(struct server *srv, struct conn *c,
+    const struct node *node)
+{
+	(void)c;
+	(void)node;
+	registry_changed(srv);
+}
+
+/* Upcall: a KILL was answered OK; exit 0. */
+void
+server_kill(struct server *srv)
+{
+	server_exit(srv, 0);
+}
+
+/* Stop the loop; server_loop then returns status. */
 void
 server_exit(struct server *srv, int status)
 {
@@ -178,7 +204,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	log_info("%s received, shutting down", strsignal((int)sig));
-	sd_stopping();
+	systemd_stopping();
 	server_exit(srv, 0);
 }
 
@@ -189,7 +215,7 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	sd_watchdog_ping();
+	systemd_watchdog_ping();
 }
 
 /* Wrap a listening socket in a listener. */
@@ -233,7 +259,7 @@ exit_in_use(const struct server *srv, const struct listen_addr *la)
 	peer_format_addr((const struct sockaddr *)&la->ss, addr, sizeof(addr));
 	log_warnx("port %u on %s is already in use (another epmd running?); "
 	    "exiting", (unsigned)(uint16_t)srv->opts->port, addr);
-	sd_exiting(0);
+	systemd_exiting(0);
 	exit(0);
 }
 
@@ -294,7 +320,7 @@ open_systemd_listeners(struct server *srv)
 	int	fds[EPMD_MAX_LISTENERS];
 	int	i, n;
 
-	if ((n = sd_take_listeners(fds, EPMD_MAX_LISTENERS)) < 0)
+	if ((n = systemd_take_listeners(fds, EPMD_MAX_LISTENERS)) < 0)
 		fatalx("cannot use the sockets systemd passed");
 	if (n == 0)
 		fatalx("systemd provides no sockets");
@@ -338,22 +364,30 @@ add_signal(struct server *srv, int sig)
 	return ev;
 }
 
-/* Run the daemon until killed or signalled; returns the exit status. */
-int
-server_run(const struct options *opts)
+/* libevent's own warnings and errors, into our log. */
+static void
+libevent_log_cb(int severity, const char *msg)
 {
-	struct server		 srv;
-	struct event		*sigs[3] = { NULL, NULL, NULL }, *watchdog = NULL;
-	struct event_config	*cfg;
-	unsigned long long	 wd_usec;
-	size_t			 i;
+	if (severity == EVENT_LOG_DEBUG)
+		log_debug("libevent: %s", msg);
+	else if (severity == EVENT_LOG_MSG)
+		log_info("libevent: %s", msg);
+	else
+		log_warnx("libevent: %s", msg);
+}
 
-	memset(&srv, 0, sizeof(srv));
-	srv.opts = opts;
-	TAILQ_INIT(&srv.pending);
-	TAILQ_INIT(&srv.registered);
+/* Build the daemon's state: loop, registry, timers; fatal on failure. */
+void
+server_init(struct server *srv, const struct options *opts)
+{
+	struct event_config *cfg;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->opts = opts;
+	conn_set_init(&srv->conns);
+	event_set_log_callback(libevent_log_cb);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit(&srv);
+	raise_fd_limit(srv);
 
 	if ((cfg = event_config_new()) == NULL)
 		fatalx("out of memory");
@@ -362,68 +396,93 @@ server_run(const struct options *opts)
 	 * accept in the same turn, and the coalesced DEL+ADD would be lost.
 	 * Millisecond timers (no timerfd) are precise enough for timeouts.
 	 */
-	srv.base = event_base_new_with_config(cfg);
+	srv->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
-	if (srv.base == NULL)
+	if (srv->base == NULL)
 		fatalx("cannot create the event loop");
-	srv.reg = registry_new(opts->debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
+	srv->reg = registry_new(opts->debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
 	    EPMD_UNREG_LIMIT);
-	srv.peers = peercount_new();
-	srv.accept_retry = evtimer_new(srv.base, accept_retry_cb, &srv);
-	if (srv.reg == NULL || srv.peers == NULL || srv.accept_retry == NULL)
+	srv->peers = peercount_new();
+	srv->accept_retry = evtimer_new(srv->base, accept_retry_cb, srv);
+	if (srv->reg == NULL || srv->peers == NULL || srv->accept_retry == NULL)
 		fatalx("out of memory");
+	if (opts->systemd && (srv->status_timer = evtimer_new(srv->base,
+	    status_cb, srv)) == NULL)
+		fatalx("out of memory");
+}
 
-	if (opts->systemd)
-		open_systemd_listeners(&srv);
+/* Open the listeners: -address (or all interfaces), or systemd's. */
+void
+server_listen(struct server *srv)
+{
+	if (srv->opts->systemd)
+		open_systemd_listeners(srv);
 	else
-		open_own_listeners(&srv);
-	srv.accepting = true;
-	log_listeners(&srv);
+		open_own_listeners(srv);
+	srv->accepting = true;
+	log_listeners(srv);
+}
 
-	sigs[0] = add_signal(&srv, SIGTERM);
-	sigs[1] = add_signal(&srv, SIGINT);
+/* Ping the watchdog twice per interval systemd asked for, if it asked. */
+static void
+start_watchdog(struct server *srv)
+{
+	unsigned long long	usec = systemd_watchdog_usec();
+	struct timeval		tv;
+
+	if (usec == 0)
+		return;
+	if (usec < 2000)	/* a zero period would not repeat */
+		usec = 2000;
+	tv.tv_sec = (time_t)(usec / 2 / 1000000);
+	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+	srv->watchdog = event_new(srv->base, -1, EV_PERSIST, watchdog_cb, NULL);
+	if (srv->watchdog == NULL || evtimer_add(srv->watchdog, &tv) == -1)
+		log_warnx("cannot start the watchdog timer");
+}
+
+/* Handle signals, say we are ready and serve until told to stop. */
+int
+server_loop(struct server *srv)
+{
+	const struct options *opts = srv->opts;
+
+	srv->signals[0] = add_signal(srv, SIGTERM);
+	srv->signals[1] = add_signal(srv, SIGINT);
 	if (opts->daemon)
 		signal(SIGHUP, SIG_IGN);
 	else
-		sigs[2] = add_signal(&srv, SIGHUP);
-
+		srv->signals[2] = add_signal(srv, SIGHUP);
 	if (opts->systemd) {
-		srv.status_timer = evtimer_new(srv.base, status_cb, &srv);
-		if ((wd_usec = sd_watchdog_usec()) > 0) {
-			/* Ping twice per interval; a zero period would not repeat. */
-			if (wd_usec < 2000)
-				wd_usec = 2000;
-			struct timeval tv = {
-				.tv_sec = (time_t)(wd_usec / 2 / 1000000),
-				.tv_usec = (suseconds_t)(wd_usec / 2 % 1000000),
-			};
-
-			watchdog = event_new(srv.base, -1, EV_PERSIST,
-			    watchdog_cb, NULL);
-			if (watchdog != NULL)
-				evtimer_add(watchdog, &tv);
-		}
-		sd_ready("Processing port mapping requests...");
+		start_watchdog(srv);
+		systemd_ready("Processing port mapping requests...");
 	}
 	log_info("ready; packet timeout %d s, %s command check",
 	    opts->packet_timeout, opts->relaxed ? "relaxed" : "strict");
+	event_base_dispatch(srv->base);
+	return srv->exit_status;
+}
 
-	event_base_dispatch(srv.base);
+/* Close every connection and listener and free the state. */
+void
+server_free(struct server *srv)
+{
+	size_t i;
 
-	for (i = 0; i < srv.nlisteners; i++)
-		evconnlistener_free(srv.listeners[i]);
-	conn_close_all(&srv);
-	for (i = 0; i < 3; i++)
-		if (sigs[i] != NULL)
-			event_free(sigs[i]);
-	if (watchdog != NULL)
-		event_free(watchdog);
-	if (srv.status_timer != NULL)
-		event_free(srv.status_timer);
-	event_free(srv.accept_retry);
-	registry_free(srv.reg);
-	peercount_free(srv.peers);
-	event_base_free(srv.base);
-	sd_exiting(srv.exit_status);
-	return srv.exit_status;
+	for (i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->nlisteners = 0;
+	conn_close_all(srv);
+	for (i = 0; i < sizeof(srv->signals) / sizeof(srv->signals[0]); i++)
+		if (srv->signals[i] != NULL)
+			event_free(srv->signals[i]);
+	if (srv->watchdog != NULL)
+		event_free(srv->watchdog);
+	if (srv->status_timer != NULL)
+		event_free(srv->status_timer);
+	event_free(srv->accept_retry);
+	registry_free(srv->reg);
+	peercount_free(srv->peers);
+	event_base_free(srv->base);
+	systemd_exiting(srv->exit_status);
 }

@@ -2,9 +2,48 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conn.h"
+#include "epmd.h"
 #include "options.h"
 
-/* Run the daemon until killed or signalled; returns the exit status. */
-int server_run(const struct options *opts);
+struct event;
+struct event_base;
+struct evconnlistener;
+struct registry;
+struct peercount;
+
+/* The daemon's state. conn.c reads it and changes only srv->conns. */
+struct server {
+	struct event_base	*base;
+	const struct options	*opts;
+	struct registry		*reg;
+	struct peercount	*peers;		/* unregistered conns per address */
+	struct conn_set		 conns;
+	struct evconnlistener	*listeners[EPMD_MAX_LISTENERS];
+	size_t			 nlisteners;
+	struct event		*accept_retry;	/* resumes accepting after EMFILE */
+	struct event		*status_timer;	/* rate-limits STATUS=; -systemd */
+	struct event		*signals[3];
+	struct event		*watchdog;
+	long			 fd_limit;	/* RLIMIT_NOFILE after raising */
+	bool			 accepting;
+	unsigned		 accept_burst;	/* accepts since the last pause */
+	bool			 exiting;
+	int			 exit_status;
+};
+
+/* Build the daemon's state: loop, registry, timers; fatal on failure. */
+void server_init(struct server *srv, const struct options *opts);
+/* Open the listeners: -address (or all interfaces), or systemd's. */
+void server_listen(struct server *srv);
+/* Handle signals, say we are ready and serve until told to stop. */
+int server_loop(struct server *srv);
+/* Close every connection and listener and free the state. */
+void server_free(struct server *srv);
+/* Stop the loop; server_loop then returns status. */
+void server_exit(struct server *srv, int status);
 
 #endif

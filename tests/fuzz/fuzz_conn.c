@@ -1,7 +1,7 @@
 /*
  * fuzz_conn: whole connections through the real conn/registry/server code.
  *
- * Each input drives a fresh struct server (as server_run builds it) whose
+ * Each input drives a fresh struct server (as server_loop builds it) whose
  * connections come from real loopback TCP sockets: the harness connects a
  * client, accepts the other end itself and hands it to conn_accept(), writes
  * the input's bytes from the client side, and runs the event loop without
@@ -57,7 +57,7 @@
  *     was whole until after the reply: PORT2 finds it, NAMES and DUMP list
  *     it, STOP stops it, a strict KILL says NO;
  *   - after KILL's OK the server exits; we then close everything as
- *     server_run does and start over;
+ *     server_loop does and start over;
  *   - timeouts (on a virtual clock): an unregistered connection is closed
  *     once silent for packet_timeout + 1 s (after -delay_accept, plus
  *     -delay_write for a reply), and never earlier;
@@ -90,11 +90,13 @@
 
 #include "conn.h"
 #include "epmd.h"
+#include "introspect.h"
 #include "log.h"
 #include "options.h"
 #include "peercount.h"
 #include "proto.h"
 #include "registry.h"
+#include "server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -225,7 +227,7 @@ fail(int line, const char *what)
 	    line, what);
 	if (srv_up)
 		fprintf(stderr, "  npending %zu, active %zu, unused %zu, "
-		    "exiting %d\n", srv.npending, registry_count(srv.reg),
+		    "exiting %d\n", srv.conns.npending, registry_count(srv.reg),
 		    registry_unused_count(srv.reg), srv.exiting);
 	for (i = 0; i < NSLOTS; i++) {
 		struct client *c = &clients[i];
@@ -371,13 +373,33 @@ null_journal(const struct iovec *iov, int n)
 	return 0;
 }
 
-/* Timer callback for server timers the harness never lets fire. */
-static void
-noop_cb(evutil_socket_t fd, short what, void *arg)
+/* A visit of every record through the registry's walks, never stopped. */
+struct walk_visit {
+	void	(*fn)(const struct node *, void *);
+	void	*arg;
+};
+
+/* Walk callback: hand the record to the visit, and go on. */
+static bool
+walk_visit_one(const struct node *node, void *arg)
 {
-	(void)fd;
-	(void)what;
-	(void)arg;
+	struct walk_visit *w = arg;
+
+	w->fn(node, w->arg);
+	return true;
+}
+
+/* Visit every active (newest first) or old/unused (oldest first) record. */
+static void
+walk_all(const struct registry *reg, bool active,
+    void (*fn)(const struct node *, void *), void *arg)
+{
+	struct walk_visit w = { fn, arg };
+
+	if (active)
+		CHECK(registry_walk_active(reg, UINT64_MAX, walk_visit_one, &w));
+	else
+		CHECK(registry_walk_unused(reg, 0, walk_visit_one, &w));
 }
 
 /* Open one listener on the loopback of a family; returns the fd or -1. */
@@ -415,7 +437,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* The daemon ignores SIGPIPE (server_run); so must its harness. */
+	/* The daemon ignores SIGPIPE (server_loop); so must its harness. */
 	signal(SIGPIPE, SIG_IGN);
 	log_set_journal_writer(null_journal);
 	log_init(LOG_TO_JOURNAL, 0);
@@ -455,30 +477,11 @@ set_options(uint8_t cfg, uint8_t timing)
 	log_init(LOG_TO_JOURNAL, opts.debug);
 }
 
-/* Build the server state as server_run does, without listeners. */
+/* Build the server state with server_init, without listeners. */
 static void
 server_start(void)
 {
-	struct event_config *cfg;
-
-	memset(&srv, 0, sizeof(srv));
-	srv.opts = &opts;
-	TAILQ_INIT(&srv.pending);
-	TAILQ_INIT(&srv.registered);
-	if ((cfg = event_config_new()) == NULL)
-		abort();
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-	srv.base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	srv.reg = registry_new(opts.debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
-	    EPMD_UNREG_LIMIT);
-	srv.peers = peercount_new();
-	if (srv.base == NULL || srv.reg == NULL || srv.peers == NULL)
-		abort();
-	srv.accept_retry = evtimer_new(srv.base, noop_cb, &srv);
-	srv.status_timer = evtimer_new(srv.base, noop_cb, &srv);
-	if (srv.accept_retry == NULL || srv.status_timer == NULL)
-		abort();
+	server_init(&srv, &opts);
 	srv.accepting = true;
 	srv_up = true;
 	ncands = 0;
@@ -496,19 +499,15 @@ check_accepted_closed(void)
 	naccepted = 0;
 }
 
-/* Tear the server down as server_run does after its loop. */
+/* Tear the server down with server_free, checking it left nothing. */
 static void
 server_stop(void)
 {
 	conn_close_all(&srv);
 	CHECK(registry_count(srv.reg) == 0);
-	CHECK(srv.npending == 0);
+	CHECK(srv.conns.npending == 0);
 	CHECK(peercount_size(srv.peers) == 0);
-	event_free(srv.accept_retry);
-	event_free(srv.status_timer);
-	registry_free(srv.reg);
-	peercount_free(srv.peers);
-	event_base_free(srv.base);
+	server_free(&srv);
 	srv_up = false;
 }
 
@@ -597,7 +596,7 @@ drain_all(void)
 static uint64_t
 server_signature(void)
 {
-	return (uint64_t)srv.npending * 1000003u +
+	return (uint64_t)srv.conns.npending * 1000003u +
 	    (uint64_t)registry_count(srv.reg) * 1009u +
 	    registry_unused_count(srv.reg) +
 	    ((uint64_t)srv.exiting << 40);
@@ -1228,7 +1227,7 @@ check_state(void)
 	if (srv.exiting)
 		return;
 	memset(&v, 0, sizeof(v));
-	registry_foreach_active(srv.reg, check_active_node, &v);
+	walk_all(srv.reg, true, check_active_node, &v);
 	CHECK(v.count == registry_count(srv.reg));
 	for (i = 0; i < NSLOTS; i++) {
 		if (expect_registered(&clients[i]))
@@ -1240,14 +1239,14 @@ check_state(void)
 				live++;
 		}
 	}
-	registry_foreach_unused(srv.reg, check_unused_node, &unused);
+	walk_all(srv.reg, false, check_unused_node, &unused);
 	CHECK(unused == registry_unused_count(srv.reg));
 	/*
 	 * Every open client is a pending or a registered connection. While a
 	 * delay holds reading or writing off, a closed client can still have
 	 * its connection; the timing checks bound how long.
 	 */
-	conns = srv.npending + registry_count(srv.reg);
+	conns = srv.conns.npending + registry_count(srv.reg);
 	CHECK(conns >= live);
 	/*
 	 * A slow reader may not see EOF yet: the server closed once its
@@ -1591,7 +1590,7 @@ wait_for_eofs(void)
 	}
 }
 
-/* The server exited (KILL): close all as server_run does, then restart. */
+/* The server exited (KILL): close all as server_loop does, then restart. */
 static void
 handle_exit(void)
 {
@@ -1604,7 +1603,7 @@ handle_exit(void)
 			clients[i].saw_exit = true;
 	conn_close_all(&srv);
 	CHECK(registry_count(srv.reg) == 0);
-	CHECK(srv.npending == 0);
+	CHECK(srv.conns.npending == 0);
 	CHECK(peercount_size(srv.peers) == 0);
 	wait_for_eofs();
 	for (i = 0; i < NSLOTS; i++) {
@@ -1667,7 +1666,7 @@ finish(void)
 			handle_exit();
 			continue;
 		}
-		if (srv.npending == 0 && registry_count(srv.reg) == 0)
+		if (srv.conns.npending == 0 && registry_count(srv.reg) == 0)
 			break;
 		/*
 		 * Delayed connections notice their closed peers only when a
@@ -1683,12 +1682,14 @@ finish(void)
 	}
 	check_state();
 	CHECK(registry_count(srv.reg) == 0);
-	CHECK(srv.npending == 0);
+	CHECK(srv.conns.npending == 0);
 	CHECK(peercount_size(srv.peers) == 0);
-	CHECK(TAILQ_EMPTY(&srv.pending) && TAILQ_EMPTY(&srv.registered));
+	CHECK(TAILQ_EMPTY(&srv.conns.pending) &&
+	    TAILQ_EMPTY(&srv.conns.registered));
 	/* Nothing left but (perhaps) the status timer. */
 	n = event_base_get_num_events(srv.base, EVENT_BASE_COUNT_ADDED);
-	CHECK(n <= (evtimer_pending(srv.status_timer, NULL) ? 1 : 0));
+	CHECK(n <= (srv.status_timer != NULL &&
+	    evtimer_pending(srv.status_timer, NULL) ? 1 : 0));
 	server_stop();
 	check_accepted_closed();
 	nfakes = 0;
@@ -1765,7 +1766,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			static const int64_t steps[8] = { 100 * MSEC, NSEC,
 			    2 * NSEC, 3 * NSEC, 6 * NSEC, 30 * NSEC, 61 * NSEC,
 			    62 * NSEC };
-			size_t before = srv.npending, shed;
+			size_t before = srv.conns.npending, shed;
 
 			if (flag) {
 				/*
@@ -1782,7 +1783,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				clients[i].shed = clients[i].fd >= 0;
 			shed = conn_shed_idle(&srv, (size_t)k, 0);
 			CHECK(shed <= (size_t)k && shed <= before);
-			CHECK(srv.npending == before - shed);
+			CHECK(srv.conns.npending == before - shed);
 			break;
 		}
 		case OP_OPEN:

@@ -1,7 +1,7 @@
 /*
  * fakepeer: an LD_PRELOAD shim that makes chosen loopback peers look remote.
  *
- * It wraps getpeername(). When the peer's port lies within
+ * It wraps getpeername() and accept4(). When the peer's port lies within
  * [FAKEPEER_LO, FAKEPEER_HI] (environment variables), the returned address
  * becomes 192.0.2.1 (IPv4) or 2001:db8::1 (IPv6), both documentation ranges.
  * Test clients bind their source port into that range; no packet ever leaves
@@ -51,23 +51,10 @@ fakepeer_in_range(in_port_t port)
 	return lo >= 0 && hi >= 0 && p >= lo && p <= hi;
 }
 
-/* getpeername(), with peers in the fake range moved off loopback. */
-int
-getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
+/* Move a peer address in the fake range off loopback. */
+static void
+fakepeer_rewrite(struct sockaddr *sa, const socklen_t *len)
 {
-	static getpeername_fn	 real;
-	struct sockaddr		*sa = FAKEPEER_SA(addr);
-	int			 rc;
-
-	if (real == NULL) {
-		void *sym = dlsym(RTLD_NEXT, "getpeername");
-		if (sym == NULL)
-			return -1;
-		memcpy(&real, &sym, sizeof(real));
-	}
-	rc = real(fd, addr, len);
-	if (rc != 0 || sa == NULL || len == NULL)
-		return rc;
 	if (sa->sa_family == AF_INET && *len >= sizeof(struct sockaddr_in)) {
 		struct sockaddr_in sin;
 		memcpy(&sin, sa, sizeof(sin));
@@ -87,5 +74,46 @@ getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
 			memcpy(sa, &sin6, sizeof(sin6));
 		}
 	}
+}
+
+/* getpeername(), with peers in the fake range moved off loopback. */
+int
+getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
+{
+	static getpeername_fn	 real;
+	struct sockaddr		*sa = FAKEPEER_SA(addr);
+	int			 rc;
+
+	if (real == NULL) {
+		void *sym = dlsym(RTLD_NEXT, "getpeername");
+		if (sym == NULL)
+			return -1;
+		memcpy(&real, &sym, sizeof(real));
+	}
+	rc = real(fd, addr, len);
+	if (rc == 0 && sa != NULL && len != NULL)
+		fakepeer_rewrite(sa, len);
+	return rc;
+}
+
+typedef int (*accept4_fn)(int, __SOCKADDR_ARG, socklen_t *__restrict, int);
+
+/* accept4(), as libevent calls it: the address it reports is faked too. */
+int
+accept4(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len, int flags)
+{
+	static accept4_fn	 real;
+	struct sockaddr		*sa = FAKEPEER_SA(addr);
+	int			 rc;
+
+	if (real == NULL) {
+		void *sym = dlsym(RTLD_NEXT, "accept4");
+		if (sym == NULL)
+			return -1;
+		memcpy(&real, &sym, sizeof(real));
+	}
+	rc = real(fd, addr, len, flags);
+	if (rc >= 0 && sa != NULL && len != NULL)
+		fakepeer_rewrite(sa, len);
 	return rc;
 }

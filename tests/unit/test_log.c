@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "introspect.h"
 #include "log.h"
 
 #define MAX_FIELDS	16
@@ -173,6 +174,32 @@ START_TEST(test_flood_limit_allows_ten_a_second_then_reports)
 }
 END_TEST
 
+START_TEST(test_flood_line_carries_fields_and_is_formatted_once)
+{
+	struct log_fields f = { .node = "n1", .port = 5001, .peer = "[::1]:9" };
+	time_t start = time(NULL);
+	int i;
+
+	while (time(NULL) == start)
+		;
+	nmessages = 0;
+	for (i = 0; i < 20; i++)
+		log_flood(LOG_WARNING, &f, "refused %s #%d", f.node, i);
+	ck_assert_int_eq(nmessages, 10);
+	ck_assert(has_field("MESSAGE=refused n1 #9"));
+	ck_assert(has_field("EPMD_NODE=n1"));
+	ck_assert(has_field("EPMD_PEER=[::1]:9"));
+}
+END_TEST
+
+START_TEST(test_warn_appends_strerror_in_the_same_line)
+{
+	errno = ENOENT;
+	log_warn("open %s", "x");
+	ck_assert(has_field("MESSAGE=open x: No such file or directory"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -189,6 +216,8 @@ main(void)
 	tcase_add_test(tc, test_debug_needs_a_d_flag);
 	tcase_add_test(tc, test_info_is_always_logged);
 	tcase_add_test(tc, test_flood_limit_allows_ten_a_second_then_reports);
+	tcase_add_test(tc, test_flood_line_carries_fields_and_is_formatted_once);
+	tcase_add_test(tc, test_warn_appends_strerror_in_the_same_line);
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(te, test_escape_control_and_non_ascii_bytes);
 	tcase_add_test(te, test_escape_truncates_within_buffer);

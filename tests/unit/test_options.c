@@ -23,11 +23,16 @@
 static enum options_status
 parse_argv(struct options *o, const char **argv)
 {
+	char	*copy[64];
 	int	 argc = 0;
 
-	while (argv[argc] != NULL)
+	/* options_parse takes argv as main gets it: a copy, not a cast. */
+	while (argv[argc] != NULL && argc < 63) {
+		copy[argc] = (char *)(uintptr_t)argv[argc];
 		argc++;
-	return options_parse(o, argc, (char *const *)argv);
+	}
+	copy[argc] = NULL;
+	return options_parse(o, argc, copy);
 }
 
 /* Start every test without the ERL_EPMD_* variables. */

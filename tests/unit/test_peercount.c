@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "introspect.h"
 #include "peercount.h"
 
 /* An IPv4 address with the given last two octets. */

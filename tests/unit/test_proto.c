@@ -1366,6 +1366,32 @@ START_TEST(test_strerror_names_every_error)
 END_TEST
 
 /* Build the suite, one test case per section of the spec. */
+START_TEST(test_kill_replies_are_ok_and_no)
+{
+	uint8_t out[PROTO_KILL_RESP_LEN];
+
+	ck_assert_uint_eq(proto_encode_kill_resp(out, true), 2);
+	ck_assert_mem_eq(out, "OK", 2);
+	ck_assert(proto_kill_resp_ok(out));
+	ck_assert_uint_eq(proto_encode_kill_resp(out, false), 2);
+	ck_assert_mem_eq(out, "NO", 2);
+	ck_assert(!proto_kill_resp_ok(out));
+}
+END_TEST
+
+START_TEST(test_stop_replies_are_stopped_and_noexiststopped)
+{
+	uint8_t out[PROTO_STOP_RESP_MAX];
+
+	ck_assert_uint_eq(proto_encode_stop_resp(out, true), 7);
+	ck_assert_mem_eq(out, "STOPPED", 7);
+	/* OTP sends both words; a client reads the first seven: NOEXIST. */
+	ck_assert_uint_eq(proto_encode_stop_resp(out, false), 14);
+	ck_assert_mem_eq(out, "NOEXISTSTOPPED", 14);
+	ck_assert_uint_eq(PROTO_STOP_RESP_LEN, 7);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -1488,6 +1514,8 @@ proto_suite(void)
 	tcase_add_test(tc, test_stop_request_is_00_len_73_name);
 	tcase_add_test(tc, test_stop_request_longer_than_a_frame_encodes_nothing);
 	tcase_add_test(tc, test_strerror_names_every_error);
+	tcase_add_test(tc, test_kill_replies_are_ok_and_no);
+	tcase_add_test(tc, test_stop_replies_are_stopped_and_noexiststopped);
 	suite_add_tcase(s, tc);
 
 	return s;

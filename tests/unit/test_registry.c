@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "epmd.h"
+#include "introspect.h"
 #include "registry.h"
 
 #define NOW		1795269781u
@@ -18,6 +19,42 @@ struct collect {
 	char	names[COLLECT_MAX][COLLECT_NAME];
 	size_t	n;
 };
+
+/* A visit of every record: the registry's walks, never stopped. */
+typedef void (*visit_fn)(const struct node *node, void *arg);
+
+struct visit {
+	visit_fn	 fn;
+	void		*arg;
+};
+
+/* Walk callback: hand the record to the visit, and go on. */
+static bool
+visit_one(const struct node *node, void *arg)
+{
+	struct visit *v = arg;
+
+	v->fn(node, v->arg);
+	return true;
+}
+
+/* Visit active nodes, newest registration first. */
+static void
+foreach_active(const struct registry *reg, visit_fn fn, void *arg)
+{
+	struct visit v = { fn, arg };
+
+	ck_assert(registry_walk_active(reg, UINT64_MAX, visit_one, &v));
+}
+
+/* Visit old/unused records, oldest unregistration first. */
+static void
+foreach_unused(const struct registry *reg, visit_fn fn, void *arg)
+{
+	struct visit v = { fn, arg };
+
+	ck_assert(registry_walk_unused(reg, 0, visit_one, &v));
+}
 
 /* A request for a name given as a C string, with no extra. */
 static struct proto_alive2
@@ -186,7 +223,7 @@ START_TEST(test_eviction_never_repeats_a_creation)
 		ck_assert_uint_ne(brandnew, seen[i]);
 
 	/* u0 was evicted: it is no longer in the history. */
-	registry_foreach_unused(reg, find_unused_visit, &f);
+	foreach_unused(reg, find_unused_visit, &f);
 	ck_assert_ptr_null(f.found);
 
 	c = must_register(reg, "u0", NOW)->creation;
@@ -209,7 +246,7 @@ START_TEST(test_old_list_reaches_limit_plus_one_like_reference)
 		cycle(reg, name, NOW);
 	}
 	ck_assert_uint_eq(registry_unused_count(reg), 1001);
-	registry_foreach_unused(reg, count_visit, &visits);
+	foreach_unused(reg, count_visit, &visits);
 	ck_assert_uint_eq(visits, 1001);
 
 	/* The next new name evicts exactly one, then adds itself. */
@@ -248,7 +285,7 @@ START_TEST(test_names_order_newest_first)
 	registry_unregister(reg, must_register(reg, "b", NOW));
 	must_register(reg, "c", NOW);
 	must_register(reg, "b", NOW);
-	registry_foreach_active(reg, collect_name, &c);
+	foreach_active(reg, collect_name, &c);
 	ck_assert_uint_eq(c.n, 3);
 	ck_assert_str_eq(c.names[0], "b");
 	ck_assert_str_eq(c.names[1], "c");
@@ -270,7 +307,7 @@ START_TEST(test_unused_order_oldest_first)
 	registry_unregister(reg, b);
 	registry_unregister(reg, c);
 	registry_unregister(reg, a);
-	registry_foreach_unused(reg, collect_name, &col);
+	foreach_unused(reg, collect_name, &col);
 	ck_assert_uint_eq(col.n, 3);
 	ck_assert_str_eq(col.names[0], "b");
 	ck_assert_str_eq(col.names[1], "c");
@@ -548,7 +585,7 @@ START_TEST(test_old_record_keeps_name_port_fd)
 	ck_assert_int_eq(registry_register(reg, &req, 6, &owner, NOW, &node),
 	    REGISTRY_OK);
 	registry_unregister(reg, node);
-	registry_foreach_unused(reg, find_unused_visit, &f);
+	foreach_unused(reg, find_unused_visit, &f);
 	ck_assert_ptr_nonnull(f.found);
 	ck_assert(!f.found->active);
 	ck_assert_ptr_null(f.found->handle);

@@ -1,0 +1,30 @@
+/*
+ * Views into module state for the unit tests and the fuzz harness. The
+ * daemon never calls these; they live here so production headers carry
+ * only what the daemon uses.
+ */
+#ifndef INTROSPECT_H
+#define INTROSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct registry;
+struct peercount;
+
+/* Number of old/unused records. */
+size_t registry_unused_count(const struct registry *reg);
+
+/* The current count for sa's address, and the number of addresses. */
+size_t peercount_get(const struct peercount *pc, const struct sockaddr *sa);
+size_t peercount_size(const struct peercount *pc);
+
+/* Where the log goes. */
+enum log_target log_get_target(void);
+/* May a flood-prone line be logged now? Counts what it holds back. */
+bool log_flood_allowed(void);
+
+#endif

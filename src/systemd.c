@@ -1,0 +1,205 @@
+/* Everything systemd: inherited listeners, readiness, status, the journal. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#endif
+
+#include "log.h"
+#include "systemd.h"
+
+static bool enabled;
+
+#ifdef HAVE_SYSTEMD
+
+/* Was this build made with libsystemd? */
+bool
+systemd_supported(void)
+{
+	return true;
+}
+
+/* Take the listening sockets systemd passed; returns their count or -1. */
+int
+systemd_take_listeners(int *fds, size_t max)
+{
+	int i, n;
+
+	n = sd_listen_fds(1);
+	if (n < 0) {
+		errno = -n;
+		log_warn("cannot obtain sockets from systemd");
+		return -1;
+	}
+	if ((size_t)n > max) {
+		log_warnx("cannot listen on more than %zu IP addresses", max);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+			log_warnx("systemd socket %d is not a listening "
+			    "TCP socket", fd);
+			return -1;
+		}
+		fds[i] = fd;
+	}
+	return n;
+}
+
+/* Send one notification if enabled; unset the socket after the last one. */
+static void
+notify(bool last, const char *msg)
+{
+	int r;
+
+	if (!enabled)
+		return;
+	r = sd_notify(last ? 1 : 0, msg);
+	if (r < 0) {
+		errno = -r;
+		log_warn("sd_notify");
+	}
+	if (last)
+		enabled = false;
+}
+
+/* The watchdog interval in microseconds, 0 if none is asked for. */
+unsigned long long
+systemd_watchdog_usec(void)
+{
+	uint64_t usec = 0;
+
+	if (!enabled || sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	return usec;
+}
+
+/* Write one structured message to the journal (a log_journal_fn). */
+int
+systemd_journal_write(const struct iovec *iov, int n)
+{
+	return sd_journal_sendv(iov, n);
+}
+
+#else /* !HAVE_SYSTEMD */
+
+/* Was this build made with libsystemd? */
+bool
+systemd_supported(void)
+{
+	return false;
+}
+
+/* Without libsystemd there are no inherited sockets to take. */
+int
+systemd_take_listeners(int *fds, size_t max)
+{
+	(void)fds;
+	(void)max;
+	log_warnx("this build of epmd-c has no systemd support");
+	return -1;
+}
+
+/* Without libsystemd nothing is sent. */
+static void
+notify(bool last, const char *msg)
+{
+	(void)last;
+	(void)msg;
+}
+
+/* Without libsystemd there is no watchdog. */
+unsigned long long
+systemd_watchdog_usec(void)
+{
+	return 0;
+}
+
+/* Without libsystemd there is no journal to write to. */
+int
+systemd_journal_write(const struct iovec *iov, int n)
+{
+	(void)iov;
+	(void)n;
+	return -ENOSYS;
+}
+
+#endif /* HAVE_SYSTEMD */
+
+/* Enable notifications (only under -systemd). */
+void
+systemd_enable(void)
+{
+	enabled = true;
+}
+
+/* Forget NOTIFY_SOCKET so nothing we do can reach a unit that did not ask. */
+void
+systemd_disable(void)
+{
+	enabled = false;
+	unsetenv("NOTIFY_SOCKET");
+}
+
+/* Tell systemd we are ready, with a status line. */
+void
+systemd_ready(const char *status)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s\nMAINPID=%ld", status,
+	    (long)getpid());
+	notify(false, msg);
+}
+
+/* Update the status line. */
+void
+systemd_status(const char *fmt, ...)
+{
+	char	msg[512];
+	int	len;
+	va_list	ap;
+
+	if (!enabled)
+		return;
+	len = snprintf(msg, sizeof(msg), "STATUS=");
+	va_start(ap, fmt);
+	vsnprintf(msg + len, sizeof(msg) - (size_t)len, fmt, ap);
+	va_end(ap);
+	notify(false, msg);
+}
+
+/* Tell systemd we are stopping. */
+void
+systemd_stopping(void)
+{
+	notify(false, "STOPPING=1\nSTATUS=Shutting down.");
+}
+
+/* Tell systemd we exit with this status; the last message sent. */
+void
+systemd_exiting(int status)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "STATUS=Exited.\nERRNO=%d", status);
+	notify(true, msg);
+}
+
+/* Ping the watchdog. */
+void
+systemd_watchdog_ping(void)
+{
+	notify(false, "WATCHDOG=1");
+}

@@ -1,0 +1,38 @@
+/*
+ * Everything systemd: inherited listeners, readiness, status, the journal.
+ * A build without libsystemd (make SYSTEMD=no) keeps these calls; they then
+ * do nothing, and systemd_supported() says so.
+ */
+#ifndef SYSTEMD_H
+#define SYSTEMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct iovec;
+
+/* Was this build made with libsystemd? */
+bool systemd_supported(void);
+/* Take the listening sockets systemd passed; returns their count or -1. */
+int systemd_take_listeners(int *fds, size_t max);
+/* Enable notifications (only under -systemd). */
+void systemd_enable(void);
+/* Disable them and drop NOTIFY_SOCKET from the environment. */
+void systemd_disable(void);
+/* Tell systemd we are ready, with a status line. */
+void systemd_ready(const char *status);
+/* Update the status line. */
+void systemd_status(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Tell systemd we are stopping. */
+void systemd_stopping(void);
+/* Tell systemd we exit with this status. */
+void systemd_exiting(int status);
+/* The watchdog interval in microseconds, 0 if none is asked for. */
+unsigned long long systemd_watchdog_usec(void);
+/* Ping the watchdog. */
+void systemd_watchdog_ping(void);
+/* Write one structured message to the journal (a log_journal_fn). */
+int systemd_journal_write(const struct iovec *iov, int n);
+
+#endif
