@@ -70,6 +70,8 @@ CLEAN_ENV = {"PATH": CONTAINER_PATH, "HOME": "/root", "USER": "root",
              "SYSTEMD_LESS": ""}
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+# REALSYSTEMD_TRACE=1: every command, its exit status and duration on stderr
+TRACE = os.environ.get("REALSYSTEMD_TRACE") == "1"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 _seq = itertools.count(1)
@@ -256,7 +258,12 @@ def _remove_state_dir(path):
             os.unlink(os.path.join(path, f))
         except FileNotFoundError:
             pass
-    for d in ("hostroot", ""):
+    gens = os.path.join(path, "generators")
+    if os.path.isdir(gens) and not os.path.islink(gens):
+        for f in os.listdir(gens):
+            if os.path.islink(os.path.join(gens, f)):
+                os.unlink(os.path.join(gens, f))
+    for d in ("hostroot", "generators", ""):
         try:
             os.rmdir(os.path.join(path, d) if d else path)
         except FileNotFoundError:
@@ -279,7 +286,7 @@ class Container:
     """One booted container: systemd as PID 1, own network namespace."""
 
     def __init__(self, name=None, boot_timeout=60.0, binds=(), binds_ro=(),
-                 masks=()):
+                 masks=(), generators=False):
         self.name = name or f"{NAME_PREFIX}{os.getpid()}-{next(_seq)}"
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", self.name):
             raise ValueError(f"bad container name {self.name!r}")
@@ -287,6 +294,10 @@ class Container:
         self.binds = list(binds)
         self.binds_ro = list(binds_ro)
         self.masks = ["console-getty.service"] + list(masks)
+        # unit generators run at boot and on every daemon-reload (0.4 s of
+        # each here); all but systemd-debug-generator, which implements
+        # systemd.mask=, are masked unless generators=True
+        self.generators = generators
         self.state = os.path.join(STATE_BASE, self.name)
         self.hostroot = os.path.join(self.state, "hostroot")
         self.cgroups = []
@@ -311,6 +322,8 @@ class Container:
             raise ContainerError(f"realsystemd: {self.state} exists: is "
                                  f"container {self.name} up elsewhere?")
         os.makedirs(self.hostroot)
+        if not self.generators:
+            self._mask_generators()
         self.cgroups = [os.path.join(p, self.name) for p in _cgroup_parents()]
         for d in self.cgroups:
             os.mkdir(d)
@@ -325,6 +338,22 @@ class Container:
             raise
         self.boot_seconds = time.monotonic() - t0
         return self
+
+    def _mask_generators(self):
+        """A directory of /dev/null links, bound over the container's
+        /etc/systemd/system-generators, masking the host's generators."""
+        d = os.path.join(self.state, "generators")
+        os.mkdir(d)
+        for src in ("/usr/lib/systemd/system-generators", "/lib/systemd/system-generators"):
+            try:
+                names = os.listdir(src)
+            except OSError:
+                continue
+            for g in names:
+                link = os.path.join(d, g)
+                if g != "systemd-debug-generator" and not os.path.lexists(link):
+                    os.symlink("/dev/null", link)
+        self.binds_ro.append(f"{d}:/etc/systemd/system-generators")
 
     def _nspawn_args(self):
         args = ["-D", self.hostroot, "--volatile=overlay", "--register=no",
@@ -475,6 +504,7 @@ class Container:
                              stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True)
+        t0 = time.monotonic()
         try:
             out, err = p.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -487,6 +517,9 @@ class Container:
         cp = subprocess.CompletedProcess(argv, p.returncode,
                                          out.decode("utf-8", "replace"),
                                          err.decode("utf-8", "replace"))
+        if TRACE:
+            sys.stderr.write(f"realsystemd: [{time.monotonic() - t0:.2f}s] "
+                             f"{where}: {' '.join(argv)[:200]} -> {p.returncode}\n")
         if check and cp.returncode != 0:
             raise CommandFailed(where, argv, cp)
         return cp
