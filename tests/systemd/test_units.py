@@ -290,6 +290,42 @@ def test_ready_and_status_text_follow_the_registry():
                 timeout=5)
 
 
+# --- the per-address templates --------------------------------------------
+
+@timed
+def test_address_instances_take_over_from_a_running_epmd_c_and_give_back():
+    fresh()
+    pid = activate()
+    v4 = "epmd-c@127.0.0.1"
+    v6 = "epmd-c@" + C.run("systemd-escape", "[::1]").stdout.strip()
+    try:
+        # epmd-c.service is running and holds [::]:4369: Conflicts= must
+        # stop it before the instances bind
+        C.systemctl("start", f"{v4}.socket", f"{v6}.socket")
+        for u, listen in ((v4, "127.0.0.1:4369 (Stream)"), (v6, "[::1]:4369 (Stream)")):
+            et.eq(C.props(f"{u}.socket", "ActiveState", "Listen"),
+                  {"ActiveState": "active", "Listen": listen}, f"{u}.socket")
+        et.eq(C.prop(SOCKET, "ActiveState"), "inactive", f"{SOCKET} after the instances")
+        et.eq(C.prop(SERVICE, "ActiveState"), "inactive", f"{SERVICE} after the instances")
+        s = register_fake(f"rsdtpl{os.getpid()}", port=5500)
+        try:
+            et.check(f"rsdtpl{os.getpid()}" in listed("127.0.0.1"), "node on 127.0.0.1")
+            et.eq(listed("::1"), {}, "the [::1] instance has its own table")
+        finally:
+            s.close()
+        pids = {C.main_pid(f"{v4}.service"), C.main_pid(f"{v6}.service")}
+        et.check(len(pids) == 2 and 0 not in pids and pid not in pids,
+                 f"two new daemons: {pids}")
+        # and back: starting epmd-c.socket stops both instances first
+        C.systemctl("start", SOCKET)
+        et.eq(C.prop(f"{v4}.socket", "ActiveState"), "inactive", f"{v4}.socket")
+        et.eq(C.prop(f"{v6}.socket", "ActiveState"), "inactive", f"{v6}.socket")
+        activate()
+    finally:
+        C.systemctl("stop", f"{v4}.socket", f"{v6}.socket", f"{v4}.service",
+                    f"{v6}.service", check=False)
+
+
 # --- the watchdog --------------------------------------------------------
 
 @timed
