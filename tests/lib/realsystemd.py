@@ -613,11 +613,11 @@ class Container:
 
     def prop(self, unit, name):
         """One property of a unit (systemctl show -p NAME --value UNIT)."""
-        return self.run("systemctl", "show", "-p", name, "--value", unit).stdout.strip()
+        return self.run("systemctl", "show", "-p", name, "--value", "--", unit).stdout.strip()
 
     def props(self, unit, *names):
         """Several properties at once, as a dict."""
-        out = self.run("systemctl", "show", *[f"-p{n}" for n in names], unit).stdout
+        out = self.run("systemctl", "show", *[f"-p{n}" for n in names], "--", unit).stdout
         res = {}
         for line in out.splitlines():
             k, _, v = line.partition("=")
