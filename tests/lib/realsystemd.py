@@ -55,6 +55,7 @@ them in with cp().
 
 import atexit
 import ctypes
+import io
 import itertools
 import os
 import re
@@ -62,6 +63,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 
@@ -582,7 +584,15 @@ class Container:
     def cp(self, host_path, container_path, mode=None):
         """Copy a host file into the container. A container_path ending in
         "/" (or an existing directory) receives the file under its own name;
-        missing directories are made. mode defaults to the host file's."""
+        missing directories are made. mode defaults to the host file's.
+        A host directory is copied with its contents into container_path."""
+        if os.path.isdir(host_path):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(host_path, arcname=".")
+            self.run("/bin/sh", "-c", 'mkdir -p "$1" && tar -C "$1" --no-same-owner -xf -',
+                     "sh", container_path, input=buf.getvalue())
+            return
         with open(host_path, "rb") as f:
             data = f.read()
         if mode is None:

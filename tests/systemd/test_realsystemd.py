@@ -70,6 +70,13 @@ def test_cp_keeps_mode_and_makes_directories():
 
 
 @et.test
+def test_cp_copies_a_directory_tree():
+    C.cp(os.path.join(HERE, "..", "..", "systemd"), "/opt/rsdtree")
+    got = sorted(C.run("ls", "/opt/rsdtree").stdout.split())
+    et.eq(got, sorted(os.listdir(os.path.join(HERE, "..", "..", "systemd"))), "tree")
+
+
+@et.test
 def test_netns_puts_this_thread_and_its_children_on_the_container_loopback():
     before = os.readlink("/proc/thread-self/ns/net")
     with C.netns():

@@ -405,6 +405,17 @@ def test_dynamic_user_outside_etc_passwd_with_no_privileges():
     et.eq(gone.returncode, 2, f"dynamic user after stop: {gone.stdout!r}")
 
 
+@timed
+def test_sandbox_exposure_stays_ok():
+    p = C.run("systemd-analyze", "security", "--no-pager", "--threshold=20", SERVICE,
+              check=False)
+    m = re.search(r"Overall exposure level for epmd-c.service: ([0-9.]+) (\w+)", p.stdout)
+    et.check(m, f"no exposure level in: {p.stdout[-500:]}")
+    note(f"systemd-analyze security: {m.group(1)} {m.group(2)}")
+    # today 1.2 "OK"; --threshold=20 fails the command above 2.0
+    et.eq((p.returncode, m.group(2)), (0, "OK"), f"exposure {m.group(1)}")
+
+
 # --- the journal -----------------------------------------------------------
 
 @timed
