@@ -30,7 +30,7 @@ UNIT_SRCS	 = $(wildcard tests/unit/test_*.c)
 UNIT_BINS	 = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/%)
 
 .PHONY: all run check check-run unit asan deps deps-build deps-test \
-	install clean bench fuzz lint
+	install clean bench fuzz lint deb
 
 # A plain build needs only pkg-config and the libraries: no package manager.
 all: $(BIN)
@@ -105,6 +105,13 @@ install: all
 	        > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
 	    chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; \
 	done
+
+# The Debian package, epmd-c_<version>_<arch>.deb in DEBDIR (default: here):
+# contrib/debian staged into a scratch copy of the tree, dpkg-buildpackage
+# -us -uc -b, then lintian (no error, no warning). See contrib/debian/build.sh.
+DEBDIR		?= .
+deb:
+	sh contrib/debian/build.sh $(DEBDIR)
 
 # libFuzzer targets for the codec and a whole connection, FUZZ_SECONDS each.
 fuzz:

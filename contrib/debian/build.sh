@@ -37,8 +37,8 @@ trap 'exit 1' HUP INT TERM
 src=$scratch/epmd-c-$version
 mkdir "$src"
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-	git -C "$top" ls-files -z --cached --others --exclude-standard |
-	    (cd "$top" && xargs -0 cp --parents -t "$src" 2>/dev/null) || true
+	git -C "$top" ls-files -z --cached --others --exclude-standard \
+	    -x '*.deb' | (cd "$top" && xargs -0 cp --parents -t "$src" 2>/dev/null) || true
 else
 	tar -C "$top" --exclude=./build --exclude=./epmd-c --exclude='./*.deb' \
 	    -cf - . | tar -C "$src" -xf -
