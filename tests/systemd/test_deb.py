@@ -4,7 +4,6 @@ on installation and gives erlang-base's epmd.socket back on removal.
 
 One container (tests/lib/realsystemd.py) runs through the package's life,
 so the tests depend on each other and run in this order:
-  lintian          the built .deb has no lintian error or warning
   install          erlang-base's epmd.socket is enabled and serving with a
                    real erl node registered; dpkg -i: epmd-c serves 4369,
                    epmd -names and epmd-c -names agree, the node is back
@@ -12,16 +11,25 @@ so the tests depend on each other and run in this order:
   new_node         a new erl -sname node (which runs "epmd -daemon" itself)
                    registers, and no second epmd process appears
   restart_alias    systemctl restart epmd.service restarts epmd-c
+  upgrade          dpkg -i again restarts epmd-c.service, not the socket
   remove           dpkg -r: erlang-base's epmd.socket is enabled, listening
                    and serving again, and the nodes register with it
-  purge            dpkg -P: no file of ours is left (dpkg -L, /etc,
-                   /var/lib compared with before the installation)
-  no_erlang_base   erlang-base's units hidden (as if it were not installed):
-                   dpkg -i works and serves 4369; then erlang-base's own
-                   .deb is installed over it (from apt's cache): epmd-c
-                   keeps the port and the aliases; dpkg -P then hands the
-                   port to erlang-base's epmd.socket, enabled as a fresh
-                   erlang-base would have it.
+  purge            dpkg -P: no file of ours is left (dpkg -L; the paths
+                   naming epmd under /etc, /var/lib and the unit directory
+                   are those from before the installation)
+  without_erlang_base  erlang-base purged from the throw-away overlay
+                   (--force-depends: this host's rabbitmq and ejabberd
+                   depend on it): dpkg -i serves 4369
+  erlang_base_later  erlang-base's .deb (from apt's cache) installed after
+                   epmd-c: epmd-c keeps the port and the aliases; dpkg -r
+                   then hands the port to erlang-base's epmd.socket, enabled
+                   as a fresh erlang-base would have it
+  reinstall_then_erlang_base_purged  dpkg -i after dpkg -r takes over
+                   again; purging erlang-base then (its purge removes the
+                   links it recorded, which are epmd-c's) leaves epmd-c
+                   enabled and serving; dpkg -P epmd-c leaves nothing
+  lintian          the .deb has no lintian error or warning (lintian runs
+                   in a thread beside the tests above)
 
 The .deb comes from $EPMD_DEB when set (e.g. left by "make deb"), else
 contrib/debian/build.sh builds it once into a temporary directory (with
@@ -49,12 +57,6 @@ import realsystemd  # noqa: E402
 COOKIE = "epmdcdebtestcookie"
 DEB_IN = "/root/epmd-c.deb"
 ERLHOME = "/tmp/erlhome"
-# Paths that change on their own while the container runs, or that dpkg
-# itself keeps: not files of ours.
-SNAPSHOT_NOISE = re.compile(r"^/var/lib/(dpkg|systemd/timers|systemd/random-seed"
-                            r"|systemd/catalog|systemd/coredump|apt|ucf|man-db)(/|$)")
-
-
 class World:
     """The container and what the tests share."""
     c = None
@@ -64,6 +66,8 @@ class World:
     ours = None         # dpkg -L epmd-c while installed
     nodes = []          # names of erl nodes started so far
     tmp = None
+    box = None          # what the build-and-lintian thread found
+    builder = None
 
 
 W = World()
@@ -80,18 +84,33 @@ def why_impossible():
     return realsystemd.impossible()
 
 
-def build_deb(box):
-    """Build the .deb into a temporary directory (run in a thread)."""
+def build_and_lint(box, ready):
+    """Build the .deb into a temporary directory unless $EPMD_DEB names one
+    (box["deb"] or box["error"], then ready is set), then run lintian on
+    it (box["lintian"]: the CompletedProcess, or None without lintian).
+    Runs in a thread, beside the container tests."""
     try:
-        env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck", LINTIAN="no")
-        p = subprocess.run([os.path.join(ROOT, "contrib", "debian", "build.sh"), W.tmp],
-                           capture_output=True, text=True, env=env, timeout=600)
-        if p.returncode != 0:
-            box["error"] = f"build.sh failed:\n{p.stdout}{p.stderr}"
-            return
-        box["deb"] = p.stdout.strip().splitlines()[-1]
+        if os.environ.get("EPMD_DEB"):
+            box["deb"] = os.path.abspath(os.environ["EPMD_DEB"])
+        else:
+            env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck", LINTIAN="no")
+            p = subprocess.run([os.path.join(ROOT, "contrib", "debian", "build.sh"),
+                                W.tmp], capture_output=True, text=True, env=env,
+                               timeout=600)
+            if p.returncode != 0:
+                box["error"] = f"build.sh failed:\n{p.stdout}{p.stderr}"
+                return
+            box["deb"] = p.stdout.strip().splitlines()[-1]
     except Exception as e:  # reported by setup()
         box["error"] = f"build.sh: {e}"
+        return
+    finally:
+        ready.set()
+    box["lintian"] = None
+    if shutil.which("lintian"):
+        box["lintian"] = subprocess.run(["lintian", "--fail-on", "error,warning",
+                                         box["deb"]], capture_output=True,
+                                        text=True, timeout=600)
 
 
 def sh(script, check=True, timeout=60.0):
@@ -151,11 +170,12 @@ def epmd_processes():
 
 
 def snapshot():
-    """Every path under /etc and /var/lib (with its link target), and the
-    units in /lib/systemd/system, minus the churn of a running system."""
+    """Every path under /etc, /var/lib and the unit directory (with its link
+    target) that names epmd: the rest of the overlay follows the host, where
+    other packages come and go while the test runs."""
     out = sh("find /etc /var/lib /usr/lib/systemd/system -xdev "
              "\\( -type l -printf '%p -> %l\\n' \\) -o -printf '%p\\n'", timeout=60)
-    return {l for l in out.splitlines() if not SNAPSHOT_NOISE.match(l)}
+    return {l for l in out.splitlines() if "epmd" in l}
 
 
 def dpkg(*args, timeout=120.0):
@@ -175,28 +195,27 @@ def setup():
     if why:
         raise Skip(why)
     W.tmp = tempfile.mkdtemp(prefix="epmdc-debtest-")
-    box = {}
-    builder = None
-    if os.environ.get("EPMD_DEB"):
-        box["deb"] = os.path.abspath(os.environ["EPMD_DEB"])
-    else:
-        builder = threading.Thread(target=build_deb, args=(box,), daemon=True)
-        builder.start()
+    W.box = {}
+    ready = threading.Event()
+    W.builder = threading.Thread(target=build_and_lint, args=(W.box, ready),
+                                 daemon=True)
+    W.builder.start()
     try:
         W.c = realsystemd.Container().up()
         # The development VM has Docker's policy-rc.d (exit 101: never start
-        # services); a normal host has none.
-        sh("rm -f /usr/sbin/policy-rc.d; mkdir -p " + ERLHOME)
+        # services); a normal host has none. man-db's trigger, slow here,
+        # is turned off.
+        sh("rm -f /usr/sbin/policy-rc.d /var/lib/man-db/auto-update; "
+           "mkdir -p " + ERLHOME)
         W.c.systemctl("enable", "--now", "epmd.socket")
         start_node("alpha")
         wait_nodes(["alpha"], 20)
         frag = W.c.prop("epmd.service", "ExecStart")
         check("/usr/bin/epmd" in frag, f"epmd.service is not erlang-base's: {frag}")
-        if builder:
-            builder.join(600)
-        if "deb" not in box:
-            raise AssertionError(box.get("error", "no .deb built"))
-        W.deb = box["deb"]
+        ready.wait(600)
+        if "deb" not in W.box:
+            raise AssertionError(W.box.get("error", "no .deb built"))
+        W.deb = W.box["deb"]
         W.c.cp(W.deb, DEB_IN, mode=0o644)
         W.before = snapshot()
     except BaseException as e:
@@ -209,18 +228,6 @@ def teardown():
         W.c.down()
     if W.tmp:
         shutil.rmtree(W.tmp, ignore_errors=True)
-
-
-@test
-def test_deb_lintian_clean():
-    setup()
-    if not shutil.which("lintian"):
-        raise Skip("lintian is not installed")
-    p = subprocess.run(["lintian", "--fail-on", "error,warning", W.deb],
-                       capture_output=True, text=True, timeout=300)
-    tags = [l for l in p.stdout.splitlines() if re.match(r"^[EW]: ", l)]
-    eq(tags, [], "lintian errors and warnings")
-    eq(p.returncode, 0, f"lintian exit status ({p.stdout}{p.stderr})")
 
 
 @test
@@ -288,6 +295,21 @@ def test_deb_restart_through_alias():
 
 
 @test
+def test_deb_upgrade_restarts_service_only():
+    setup()
+    check(W.ours, "not installed (test_deb_install failed)")
+    pid = W.c.main_pid("epmd-c.service")
+    sock = W.c.prop("epmd-c.socket", "InvocationID")
+    p = dpkg("-i", DEB_IN)      # the same version again: the upgrade path
+    check("epmd-c:" not in p.stdout, p.stdout)
+    W.c.wait_active("epmd-c.service")
+    new = W.c.main_pid("epmd-c.service")
+    check(new and new != pid, f"epmd-c.service MainPID {pid} -> {new}")
+    eq(W.c.prop("epmd-c.socket", "InvocationID"), sock, "epmd-c.socket restarted")
+    wait_nodes(W.nodes, 5)
+
+
+@test
 def test_deb_remove_gives_back_debian_epmd():
     setup()
     check(W.ours, "not installed (test_deb_install failed)")
@@ -326,46 +348,104 @@ def test_deb_purge_leaves_nothing():
 
 
 @test
-def test_deb_without_erlang_base_then_erlang_base_installed():
+def test_deb_install_without_erlang_base():
     setup()
     check(W.ours, "not installed (test_deb_install failed)")
-    cached = sorted(glob.glob("/var/cache/apt/archives/erlang-base_*.deb"))
-    # erlang-base "absent": its units hidden and its epmd stopped (dpkg still
-    # lists it: removing it would need --force-depends on this host)
     for u in W.nodes:
         W.c.systemctl("stop", f"erl-{u}.service", check=False)
     W.nodes.clear()
-    W.c.systemctl("disable", "--now", "epmd.socket", "epmd.service")
-    sh("rm -f /lib/systemd/system/epmd.socket /lib/systemd/system/epmd.service")
-    W.c.daemon_reload()
+    # Really not installed: purged from the throw-away overlay (this host's
+    # rabbitmq and ejabberd packages depend on it, hence --force-depends).
+    dpkg("--purge", "--force-depends", "erlang-base")
+    sh("test ! -e /lib/systemd/system/epmd.socket && ! command -v erl")
     p = dpkg("-i", DEB_IN)
     check("epmd-c: epmd-c.socket serves port 4369" in p.stdout, p.stdout)
     W.c.wait_active("epmd-c.socket")
-    start_node("gamma")
+    with W.c.netns():
+        s, reply = epmdtest.register(4369, "delta", port=40001)
+    try:
+        eq(reply[:2], b"v\x00", "ALIVE2 reply")
+        eq(names_here(), {"delta": 40001}, "names")
+    finally:
+        s.close()
+    check("present=no" in W.c.read("/var/lib/epmd-c/debian-epmd"), "state")
+    eq([a for _, a in epmd_processes()], ["/usr/bin/epmd-c -systemd"], "port mappers")
+
+
+def erlang_base_deb():
+    """erlang-base's .deb from apt's cache, copied in; or Skip."""
+    cached = sorted(glob.glob("/var/cache/apt/archives/erlang-base_*.deb"))
+    if not cached:
+        raise Skip("no erlang-base .deb in /var/cache/apt/archives")
+    W.c.cp(cached[-1], "/root/erlang-base.deb", mode=0o644)
+    return "/root/erlang-base.deb"
+
+
+@test
+def test_deb_erlang_base_installed_later_keeps_epmd_c():
+    setup()
+    check(W.ours, "not installed (test_deb_install failed)")
+    # erlang-base's postinst enables epmd.service and epmd.socket (the
+    # aliases) and starts them; our trigger notes that it arrived
+    dpkg("-i", erlang_base_deb(), timeout=240)
+    eq(W.c.prop("epmd.socket", "Id"), "epmd-c.socket", "epmd.socket is")
+    W.c.wait_active("epmd-c.socket")
+    start_node("gamma", start_epmd=True)
     wait_nodes(["gamma"], 20)
     eq([a for _, a in epmd_processes()], ["/usr/bin/epmd-c -systemd"], "port mappers")
     state = W.c.read("/var/lib/epmd-c/debian-epmd")
-    check("present=no" in state, state)
-    if not cached:
-        raise Skip("absent case passed; no erlang-base .deb in /var/cache/apt/archives "
-                   "for the installed-later case")
-    # erlang-base arrives: its unit files, its postinst (which enables and
-    # restarts epmd.service and epmd.socket: the aliases), our trigger
-    W.c.cp(cached[-1], "/root/erlang-base.deb", mode=0o644)
-    dpkg("-i", "/root/erlang-base.deb", timeout=240)
-    eq(W.c.prop("epmd.socket", "Id"), "epmd-c.socket", "epmd.socket is")
-    W.c.wait_active("epmd-c.socket")
-    wait_nodes(["gamma"], 6)
-    eq([a for _, a in epmd_processes()], ["/usr/bin/epmd-c -systemd"], "port mappers")
-    state = W.c.read("/var/lib/epmd-c/debian-epmd")
     check("present=yes" in state and "enabled=yes" in state, state)
-    # removal: erlang-base's epmd.socket takes the port, enabled
-    dpkg("-P", "epmd-c")
+    # removal hands the port to erlang-base's epmd.socket, enabled as a
+    # fresh erlang-base would have it
+    dpkg("-r", "epmd-c")
     eq(W.c.prop("epmd.socket", "Id"), "epmd.socket", "epmd.socket is")
     eq(W.c.prop("epmd.socket", "UnitFileState"), "enabled", "epmd.socket enabled")
     eq(W.c.prop("epmd.socket", "ActiveState"), "active", "epmd.socket active")
     wait_nodes(["gamma"], 6)
     eq([a for _, a in epmd_processes()], ["/usr/bin/epmd -systemd"], "port mappers")
+
+
+@test
+def test_deb_reinstall_then_erlang_base_purged():
+    setup()
+    check(W.ours, "not installed (test_deb_install failed)")
+    # installing again after a removal is a first installation again
+    p = dpkg("-i", DEB_IN)
+    check("register again within about 2 s" in p.stdout, p.stdout)
+    eq(W.c.prop("epmd.socket", "Id"), "epmd-c.socket", "epmd.socket is")
+    wait_nodes(["gamma"], 3)
+    W.c.systemctl("stop", "erl-gamma.service")
+    W.nodes.clear()
+    # erlang-base's prerm stops epmd.socket (= epmd-c), and its purge removes
+    # the links it recorded as its own (epmd-c's): the trigger restores both
+    dpkg("--purge", "--force-depends", "erlang-base")
+    sh("test ! -e /lib/systemd/system/epmd.socket")
+    eq(W.c.prop("epmd.socket", "Id"), "epmd-c.socket", "epmd.socket is")
+    eq(W.c.prop("epmd-c.socket", "UnitFileState"), "enabled", "epmd-c.socket")
+    W.c.wait_active("epmd-c.socket")
+    eq(sh("readlink /etc/systemd/system/epmd.service").strip(),
+       "/lib/systemd/system/epmd-c.service", "epmd.service alias")
+    with W.c.netns():
+        s, reply = epmdtest.register(4369, "epsilon", port=40002)
+    try:
+        eq(names_here(), {"epsilon": 40002}, "names")
+    finally:
+        s.close()
+    dpkg("-P", "epmd-c")
+    sh("! ls /etc/systemd/system/epmd* /etc/systemd/system/*/epmd* 2>/dev/null"
+       " && test ! -e /var/lib/epmd-c")
+
+
+@test
+def test_deb_lintian_clean():
+    setup()
+    W.builder.join(600)
+    p = W.box.get("lintian")
+    if p is None:
+        raise Skip("lintian is not installed")
+    tags = [l for l in p.stdout.splitlines() if re.match(r"^[EW]: ", l)]
+    eq(tags, [], "lintian errors and warnings")
+    eq(p.returncode, 0, f"lintian exit status ({p.stdout}{p.stderr})")
 
 
 if __name__ == "__main__":
