@@ -6,7 +6,7 @@
 # dpkg-buildpackage -us -uc -b builds it there, and the binary package is
 # copied to OUTDIR (default: the top directory) as
 # epmd-c_<version>_<arch>.deb. lintian then checks it, when installed:
-# any error or warning fails the build.
+# any error or warning fails the build (the .deb stays, to be looked at).
 #
 # Usage: contrib/debian/build.sh [OUTDIR]
 # Environment: DEB_BUILD_OPTIONS (e.g. nocheck) is passed through;

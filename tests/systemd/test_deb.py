@@ -28,6 +28,9 @@ so the tests depend on each other and run in this order:
                    again; purging erlang-base then (its purge removes the
                    links it recorded, which are epmd-c's) leaves epmd-c
                    enabled and serving; dpkg -P epmd-c leaves nothing
+  without_a_running_systemd  dpkg -i, -r, -P in a chroot of this host
+                   (PID 1 not systemd) on a throw-away overlay: the links
+                   are made and removed, nothing is started
   lintian          the .deb has no lintian error or warning (lintian runs
                    in a thread beside the tests above)
 
@@ -434,6 +437,68 @@ def test_deb_reinstall_then_erlang_base_purged():
     dpkg("-P", "epmd-c")
     sh("! ls /etc/systemd/system/epmd* /etc/systemd/system/*/epmd* 2>/dev/null"
        " && test ! -e /var/lib/epmd-c")
+
+
+CHROOT_SCRIPT = r"""
+set -eu
+d=$1 deb=$2
+mount -t tmpfs tmpfs "$d"
+mkdir "$d/upper" "$d/work" "$d/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" "$d/root"
+mount -t proc proc "$d/root/proc"
+mount --bind /dev "$d/root/dev"
+cp "$deb" "$d/root/tmp/epmd-c.deb"
+exec chroot "$d/root" /bin/sh -c '
+	set -eu
+	export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+	rm -f /var/lib/man-db/auto-update
+	links() { find /etc/systemd/system -lname "*epmd*" -printf "%p -> %l\n" | sort; }
+	test ! -d /run/systemd/system
+	before=$(links)
+	echo "@@before $before" | tr "\n" " "; echo
+	dpkg -i /tmp/epmd-c.deb | sed -n "s/^epmd-c: /@@said /p"
+	echo "@@installed $(links)" | tr "\n" " "; echo
+	echo "@@state $(tr "\n" " " < /var/lib/epmd-c/debian-epmd)"
+	dpkg -r epmd-c >/dev/null
+	echo "@@removed $(links)" | tr "\n" " "; echo
+	dpkg -P epmd-c >/dev/null
+	echo "@@purged $(links)" | tr "\n" " "; echo
+	test ! -e /var/lib/epmd-c && echo "@@statedir gone"
+	ls /var/lib/systemd/deb-systemd-helper-enabled | grep epmd-c || echo "@@dsh clean"
+'
+"""
+
+
+@test
+def test_deb_without_a_running_systemd():
+    """dpkg -i, -r, -P in a chroot of this host (whose PID 1 is not
+    systemd), on a throw-away overlay of its root: only links change."""
+    setup()
+    d = tempfile.mkdtemp(prefix="epmdc-chroot-", dir="/var/tmp")
+    try:
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            CHROOT_SCRIPT, "sh", d, W.deb], capture_output=True,
+                           text=True, timeout=300)
+    finally:
+        os.rmdir(d)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("@@"):
+            k, _, v = line[2:].partition(" ")
+            out[k] = v.strip()
+    check(p.returncode == 0, f"chroot run failed: {p.stdout}{p.stderr}")
+    check(out.get("said", "").startswith("enabled as epmd.socket; it serves port 4369 "
+                                         "from the next boot"), out)
+    inst = out["installed"]
+    for link in ("/etc/systemd/system/epmd.socket -> /lib/systemd/system/epmd-c.socket",
+                 "/etc/systemd/system/epmd.service -> /lib/systemd/system/epmd-c.service",
+                 "/etc/systemd/system/sockets.target.wants/epmd-c.socket -> "
+                 "/lib/systemd/system/epmd-c.socket"):
+        check(link in inst, f"{link!r} not in {inst!r}")
+    check("active=no" in out["state"], out["state"])
+    eq(out["removed"], out["before"], "links after dpkg -r")
+    eq(out["purged"], out["before"], "links after dpkg -P")
+    check("statedir" in out and "dsh" in out, out)
 
 
 @test
