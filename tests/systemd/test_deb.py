@@ -12,6 +12,8 @@ so the tests depend on each other and run in this order:
                    registers, and no second epmd process appears
   restart_alias    systemctl restart epmd.service restarts epmd-c
   upgrade          dpkg -i again restarts epmd-c.service, not the socket
+  failed_removal   prerm remove then postinst abort-remove (a removal
+                   that failed) leaves epmd-c enabled and serving
   remove           dpkg -r: erlang-base's epmd.socket is enabled, listening
                    and serving again, and the nodes register with it
   purge            dpkg -P: no file of ours is left (dpkg -L; the paths
@@ -310,6 +312,25 @@ def test_deb_upgrade_restarts_service_only():
     check(new and new != pid, f"epmd-c.service MainPID {pid} -> {new}")
     eq(W.c.prop("epmd-c.socket", "InvocationID"), sock, "epmd-c.socket restarted")
     wait_nodes(W.nodes, 5)
+
+
+@test
+def test_deb_failed_removal_is_undone():
+    setup()
+    check(W.ours, "not installed (test_deb_install failed)")
+    # what dpkg runs when a removal fails after prerm: prerm remove, then
+    # postinst abort-remove
+    env = {"DPKG_MAINTSCRIPT_PACKAGE": "epmd-c", "DPKG_MAINTSCRIPT_NAME": "prerm"}
+    W.c.run("/var/lib/dpkg/info/epmd-c.prerm", "remove", env=env)
+    eq(W.c.prop("epmd.socket", "Id"), "epmd.socket", "epmd.socket after prerm")
+    env["DPKG_MAINTSCRIPT_NAME"] = "postinst"
+    p = W.c.run("/var/lib/dpkg/info/epmd-c.postinst", "abort-remove", env=env)
+    check("register again within about 2 s" in p.stdout, p.stdout)
+    eq(W.c.prop("epmd.socket", "Id"), "epmd-c.socket", "epmd.socket is")
+    eq(W.c.prop("epmd-c.socket", "UnitFileState"), "enabled", "epmd-c.socket")
+    W.c.wait_active("epmd-c.socket")
+    wait_nodes(W.nodes, 6)
+    eq([a for _, a in epmd_processes()], ["/usr/bin/epmd-c -systemd"], "port mappers")
 
 
 @test
