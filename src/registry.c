@@ -456,6 +456,108 @@ registry_unregister(struct registry *reg, struct node *node)
 	reg->nunused++;
 }
 
+/* Link a restored record into its list, keeping the list in seq order. */
+static void
+list_insert_ordered(struct registry *reg, struct record *rec)
+{
+	struct record	*at;
+	uint64_t	 seq = rec->node.seq;
+
+	/* Saved lists come in their own order: the tail is the usual spot. */
+	if (rec->node.active) {
+		/* Newest first: descending seq. */
+		TAILQ_FOREACH_REVERSE(at, &reg->active, record_list, entry)
+			if (at->node.seq > seq)
+				break;
+		if (at == NULL)
+			TAILQ_INSERT_HEAD(&reg->active, rec, entry);
+		else
+			TAILQ_INSERT_AFTER(&reg->active, at, rec, entry);
+		reg->nactive++;
+	} else {
+		/* Oldest unregistration first: ascending seq. */
+		TAILQ_FOREACH_REVERSE(at, &reg->unused, record_list, entry)
+			if (at->node.seq < seq)
+				break;
+		if (at == NULL)
+			TAILQ_INSERT_HEAD(&reg->unused, rec, entry);
+		else
+			TAILQ_INSERT_AFTER(&reg->unused, at, rec, entry);
+		reg->nunused++;
+	}
+}
+
+/* Put back a record saved before a restart, with its creation and seq. */
+enum registry_result
+registry_restore(struct registry *reg, const struct proto_alive2 *info,
+    uint32_t creation, uint64_t seq, bool active, int fd, void *handle,
+    struct node **out)
+{
+	struct record	*rec;
+	struct node	*node;
+	uint32_t	 hash;
+
+	if (!proto_name_valid(info->name, info->name_len))
+		return REGISTRY_BAD_NAME;
+	if (info->extra_len > EPMD_MAXSYMLEN)
+		return REGISTRY_BAD_EXTRA;
+	hash = name_hash(reg, info->name, info->name_len);
+	if (table_find(reg, hash, info->name, info->name_len) != NULL)
+		return REGISTRY_DUPLICATE;
+	rec = record_alloc(info->name, info->name_len, info->extra_len, hash);
+	if (rec == NULL)
+		return REGISTRY_NOMEM;
+	node = &rec->node;
+	node->info = *info;
+	node->info.name = rec->data;
+	node->info.extra = rec->data + info->name_len;
+	if (info->extra_len > 0)
+		memcpy(rec->data + info->name_len, info->extra,
+		    info->extra_len);
+	node->creation = creation;
+	node->fd = fd;
+	node->handle = active ? handle : NULL;
+	node->seq = seq;
+	node->active = active;
+	table_insert(reg, rec);
+	if (reg->nrecords > reg->mask + 1)
+		table_grow(reg);
+	list_insert_ordered(reg, rec);
+	if (creation > reg->max_creation)
+		reg->max_creation = creation;
+	if (seq > reg->seq)
+		reg->seq = seq;
+	if (out != NULL)
+		*out = node;
+	return REGISTRY_OK;
+}
+
+/* Put back the counters: highest creation handed out, last seq. */
+void
+registry_restore_counters(struct registry *reg, uint32_t max_creation,
+    uint64_t seq)
+{
+	/* Never lower: a creation or seq once used stays used. */
+	if (max_creation > reg->max_creation)
+		reg->max_creation = max_creation;
+	if (seq > reg->seq)
+		reg->seq = seq;
+}
+
+/* The highest creation handed out. */
+uint32_t
+registry_max_creation(const struct registry *reg)
+{
+	return reg->max_creation;
+}
+
+/* The seq of the last list entry. */
+uint64_t
+registry_seq(const struct registry *reg)
+{
+	return reg->seq;
+}
+
 /* The active node of that name (byte-exact), or NULL. */
 struct node *
 registry_lookup(const struct registry *reg, const uint8_t *name, size_t len)

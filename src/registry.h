@@ -43,6 +43,22 @@ void registry_unregister(struct registry *reg, struct node *node);
 struct node *registry_lookup(const struct registry *reg,
 	    const uint8_t *name, size_t len);
 
+/*
+ * Put back a record saved before a restart (src/state.c), active or
+ * old/unused, with its creation and list position (seq) as they were. The
+ * name must not be in the table yet. Restore every record, then the
+ * counters, before registering anything new.
+ */
+enum registry_result registry_restore(struct registry *reg,
+	    const struct proto_alive2 *info, uint32_t creation, uint64_t seq,
+	    bool active, int fd, void *handle, struct node **out);
+/* Put back the counters: highest creation handed out, last seq. */
+void registry_restore_counters(struct registry *reg, uint32_t max_creation,
+	    uint64_t seq);
+/* The highest creation handed out, and the last seq (for state.c). */
+uint32_t registry_max_creation(const struct registry *reg);
+uint64_t registry_seq(const struct registry *reg);
+
 /* Number of active nodes. */
 size_t registry_count(const struct registry *reg);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the fuzz targets from PROTOCOL.md's examples.
 
-    python3 tests/fuzz/make_seeds.py          # rewrites corpus/proto, corpus/conn
+    python3 tests/fuzz/make_seeds.py          # rewrites corpus/proto, conn, state
 
 corpus/proto/ holds framed requests (Length:16 then the body), the bytes of
 PROTOCOL.md sections 7.2 and 7.6. corpus/conn/ holds scripts for fuzz_conn
@@ -332,6 +332,34 @@ def conn_seeds():
     return s
 
 
+def state_seeds():
+    """fuzz_state inputs: a mode byte (1: fix length and CRC), a blob."""
+    sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+    import statefmt as sf
+    r = sf.rec
+    s = {}
+    s["empty"] = b"\x00" + sf.encode()
+    s["one_active"] = b"\x00" + sf.encode([r("a", conn=0, seq=1, fd=7)])
+    s["mixed"] = b"\x00" + sf.encode(
+        [r("c", conn=2, seq=5, creation=20, fd=9),
+         r("b\u00e9", conn=1, seq=3, creation=12, extra="xyz"),
+         r("a", conn=0, seq=2, creation=11)],
+        [r("old1", seq=1, creation=9, fd=3), r("old2", seq=4, creation=19)],
+        max_creation=1795269790, seq=6)
+    s["long_names"] = b"\x00" + sf.encode(
+        [r("\U0001F600" * 255, conn=5, seq=2, extra=b"e" * 1020)],
+        [r("n" * 255, seq=1)])
+    s["fixup_bad_order"] = b"\x01" + sf.encode(
+        [r("a", conn=0, seq=1), r("b", conn=1, seq=2)])
+    s["fixup_dup_name"] = b"\x01" + sf.encode(
+        [r("a", conn=0, seq=2)], [r("a", seq=1)])
+    s["fixup_dup_conn"] = b"\x01" + sf.encode(
+        [r("b", conn=0, seq=2), r("a", conn=0, seq=1)])
+    s["bad_crc"] = b"\x00" + sf.encode([r("a", conn=0, seq=1)])[:-1] + b"!"
+    s["version2"] = b"\x01" + sf.encode(version=2)
+    return s
+
+
 def write_dir(path, seeds):
     os.makedirs(path, exist_ok=True)
     for f in os.listdir(path):
@@ -345,8 +373,9 @@ def write_dir(path, seeds):
 def main():
     write_dir(os.path.join(HERE, "corpus", "proto"), proto_seeds())
     write_dir(os.path.join(HERE, "corpus", "conn"), conn_seeds())
-    print("wrote %d proto and %d conn seeds" %
-          (len(proto_seeds()), len(conn_seeds())))
+    write_dir(os.path.join(HERE, "corpus", "state"), state_seeds())
+    print("wrote %d proto, %d conn and %d state seeds" %
+          (len(proto_seeds()), len(conn_seeds()), len(state_seeds())))
     return 0
 
 

@@ -742,6 +742,110 @@ START_TEST(test_walk_unused_resumes_oldest_first)
 }
 END_TEST
 
+/* Restored records keep creation, seq and fields, in any order given. */
+START_TEST(test_restore_keeps_creation_seq_and_order)
+{
+	struct registry		*reg = registry_new(EPMD_UNREG_LIMIT);
+	struct proto_alive2	 a = req_for("a"), b = req_for("b"),
+				 c = req_for("c");
+	struct node		*n = NULL;
+	struct collect		 col = { .n = 0 };
+	int			 h;
+
+	a.port = 4000;
+	a.extra = (const uint8_t *)"xy";
+	a.extra_len = 2;
+	/* Out of order on purpose: the lists sort themselves by seq. */
+	ck_assert_int_eq(registry_restore(reg, &b, 50, 7, true, 9, &h, &n),
+	    REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &a, 40, 3, true, 8, NULL, NULL),
+	    REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &c, 60, 5, true, 10, NULL,
+	    NULL), REGISTRY_OK);
+	ck_assert_ptr_eq(n->handle, &h);
+	ck_assert_int_eq(n->fd, 9);
+	ck_assert_uint_eq(n->creation, 50);
+	ck_assert_uint_eq(n->seq, 7);
+	foreach_active(reg, collect_name, &col);
+	ck_assert_uint_eq(col.n, 3);
+	ck_assert_str_eq(col.names[0], "b");
+	ck_assert_str_eq(col.names[1], "c");
+	ck_assert_str_eq(col.names[2], "a");
+	n = registry_lookup(reg, (const uint8_t *)"a", 1);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_uint_eq(n->info.port, 4000);
+	ck_assert_uint_eq(n->info.extra_len, 2);
+	ck_assert_int_eq(memcmp(n->info.extra, "xy", 2), 0);
+	ck_assert_uint_eq(registry_max_creation(reg), 60);
+	ck_assert_uint_eq(registry_seq(reg), 7);
+	registry_free(reg);
+}
+END_TEST
+
+/* A restored name goes on from its own creation; old ones stay old. */
+START_TEST(test_restore_then_register_continues_creations)
+{
+	struct registry		*reg = registry_new(EPMD_UNREG_LIMIT);
+	struct proto_alive2	 a = req_for("a"), old = req_for("old");
+	struct collect		 col = { .n = 0 };
+	struct node		*n;
+
+	registry_restore_counters(reg, NOW + 500, 20);
+	ck_assert_int_eq(registry_restore(reg, &old, NOW + 10, 12, false, 5,
+	    NULL, NULL), REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &a, NOW + 20, 15, true, 6, NULL,
+	    NULL), REGISTRY_OK);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	ck_assert_ptr_null(registry_lookup(reg, (const uint8_t *)"old", 3));
+	foreach_unused(reg, collect_name, &col);
+	ck_assert_str_eq(col.names[0], "old");
+	/* The old name comes back one above its own creation. */
+	n = must_register(reg, "old", NOW);
+	ck_assert_uint_eq(n->creation, NOW + 11);
+	ck_assert_uint_gt(n->seq, 20);
+	/* A fresh name starts above every creation ever handed out. */
+	n = must_register(reg, "fresh", NOW);
+	ck_assert_uint_eq(n->creation, NOW + 501);
+	registry_free(reg);
+}
+END_TEST
+
+/* Restoring a name twice, or a bad name, is refused. */
+START_TEST(test_restore_refuses_duplicates_and_bad_names)
+{
+	struct registry		*reg = registry_new(EPMD_UNREG_LIMIT);
+	struct proto_alive2	 a = req_for("a"), bad = req_for("\xff");
+
+	ck_assert_int_eq(registry_restore(reg, &a, 5, 1, true, 3, NULL, NULL),
+	    REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &a, 6, 2, false, 3, NULL, NULL),
+	    REGISTRY_DUPLICATE);
+	ck_assert_int_eq(registry_restore(reg, &bad, 6, 2, true, 3, NULL,
+	    NULL), REGISTRY_BAD_NAME);
+	bad = req_for("b");
+	bad.extra_len = EPMD_MAXSYMLEN + 1;
+	bad.extra = (const uint8_t *)"";
+	ck_assert_int_eq(registry_restore(reg, &bad, 6, 2, true, 3, NULL,
+	    NULL), REGISTRY_BAD_EXTRA);
+	ck_assert_uint_eq(registry_count(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
+/* Counters never go down. */
+START_TEST(test_restore_counters_never_lower)
+{
+	struct registry *reg = registry_new(EPMD_UNREG_LIMIT);
+
+	must_register(reg, "a", NOW);
+	registry_restore_counters(reg, 10, 0);
+	ck_assert_uint_eq(registry_max_creation(reg), NOW + 1);
+	ck_assert_uint_eq(registry_seq(reg), 1);
+	registry_free(reg);
+}
+END_TEST
+
 /* Every registry test in one suite. */
 static Suite *
 registry_suite(void)
@@ -782,6 +886,10 @@ registry_suite(void)
 	tcase_add_test(tc,
 	    test_walk_active_resumes_newest_first_without_repeats);
 	tcase_add_test(tc, test_walk_unused_resumes_oldest_first);
+	tcase_add_test(tc, test_restore_keeps_creation_seq_and_order);
+	tcase_add_test(tc, test_restore_then_register_continues_creations);
+	tcase_add_test(tc, test_restore_refuses_duplicates_and_bad_names);
+	tcase_add_test(tc, test_restore_counters_never_lower);
 	suite_add_tcase(s, tc);
 	return s;
 }
