@@ -148,8 +148,8 @@ emit(const struct node *node, void *arg)
 
 /* Encode the registry into a new malloc'ed blob. */
 uint8_t *
-state_encode(const struct registry *reg, state_conn_fn conn, void *arg,
-    size_t *len)
+state_encode(const struct registry *reg, uint32_t restarts,
+    state_conn_fn conn, void *arg, size_t *len)
 {
 	struct encoder	 e = { .size = STATE_HEADER_SIZE, .conn = conn,
 	    .arg = arg };
@@ -171,6 +171,7 @@ state_encode(const struct registry *reg, state_conn_fn conn, void *arg,
 	put32(h + 24, (uint32_t)e.nunused);
 	put32(h + 28, registry_max_creation(reg));
 	put64(h + 32, registry_seq(reg));
+	put32(h + 40, restarts);
 	e.off = STATE_HEADER_SIZE;
 	registry_walk_active(reg, UINT64_MAX, emit, &e);
 	registry_walk_unused(reg, 0, emit, &e);
@@ -301,7 +302,7 @@ check_header(const uint8_t *blob, size_t len, struct state *st)
 	if (state_crc32(blob + CRC_OFFSET, len - CRC_OFFSET) !=
 	    get32(blob + 16))
 		return STATE_ERR_CHECKSUM;
-	if (get64(blob + 40) != 0)
+	if (get32(blob + 44) != 0)
 		return STATE_ERR_RECORD;
 	nact = get32(blob + 20);
 	nun = get32(blob + 24);
@@ -314,6 +315,7 @@ check_header(const uint8_t *blob, size_t len, struct state *st)
 	st->nunused = nun;
 	st->max_creation = get32(blob + 28);
 	st->seq = get64(blob + 32);
+	st->restarts = get32(blob + 40);
 	return STATE_OK;
 }
 

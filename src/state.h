@@ -56,6 +56,7 @@ struct state_node {
 struct state {
 	uint32_t		 max_creation;
 	uint64_t		 seq;
+	uint32_t		 restarts;	/* restarts that kept the registry */
 	size_t			 nactive;
 	size_t			 nunused;
 	struct state_node	*nodes;		/* nactive + nunused */
@@ -66,8 +67,8 @@ typedef uint32_t (*state_conn_fn)(const struct node *node, void *arg);
 
 /* Encode the registry into a new malloc'ed blob; NULL if out of memory or
  * above the limits. */
-uint8_t *state_encode(const struct registry *reg, state_conn_fn conn,
-	    void *arg, size_t *len);
+uint8_t *state_encode(const struct registry *reg, uint32_t restarts,
+	    state_conn_fn conn, void *arg, size_t *len);
 /* Decode and check a whole blob; on STATE_OK fill st (free with
  * state_free). The blob must outlive st. */
 enum state_error state_decode(const uint8_t *blob, size_t len,

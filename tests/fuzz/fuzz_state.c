@@ -113,7 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(state_restore(&st, reg, adopt, bind_cb, NULL) == st.nactive);
 	CHECK(registry_count(reg) == st.nactive);
 	CHECK(registry_unused_count(reg) == st.nunused);
-	again = state_encode(reg, conn_of, NULL, &len2);
+	again = state_encode(reg, st.restarts, conn_of, NULL, &len2);
 	CHECK(again != NULL);
 	CHECK(len2 == len);
 	CHECK(memcmp(again, blob, len) == 0);

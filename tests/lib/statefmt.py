@@ -11,7 +11,7 @@ import zlib
 
 MAGIC = b"EPMDCSTA"
 VERSION = 1
-HEADER = struct.Struct(">8sHHII IIIQQ".replace(" ", ""))   # 48 bytes
+HEADER = struct.Struct(">8sHHIIIIIQII")                    # 48 bytes
 RECORD = struct.Struct(">BBBBHHHHHHIiIQ")                  # 36 bytes
 NO_CONN = 0xFFFFFFFF
 ACTIVE, UNUSED = 1, 2
@@ -30,7 +30,7 @@ def rec(name, port=5000, creation=10, seq=1, conn=NO_CONN, fd=-1,
 
 
 def encode(active=(), unused=(), max_creation=None, seq=None,
-           version=VERSION, flags=0):
+           version=VERSION, flags=0, restarts=0):
     """A blob: active records newest first, unused oldest first."""
     body = b""
     allrecs = list(active) + list(unused)
@@ -46,8 +46,8 @@ def encode(active=(), unused=(), max_creation=None, seq=None,
     if seq is None:
         seq = max([r["seq"] for r in allrecs] + [0])
     total = HEADER.size + len(body)
-    tail = struct.pack(">IIIQQ", len(active), len(unused), max_creation,
-                       seq, 0) + body
+    tail = struct.pack(">IIIQII", len(active), len(unused), max_creation,
+                       seq, restarts, 0) + body
     crc = zlib.crc32(tail) & 0xFFFFFFFF
     return MAGIC + struct.pack(">HHII", version, flags, total, crc) + tail
 
@@ -56,7 +56,7 @@ def decode(blob):
     """(header dict, [records]) of a blob; ValueError if it is not one."""
     if len(blob) < HEADER.size:
         raise ValueError("truncated")
-    (magic, version, flags, total, crc, nact, nun, maxc, seq,
+    (magic, version, flags, total, crc, nact, nun, maxc, seq, restarts,
      _res) = HEADER.unpack_from(blob)
     if magic != MAGIC:
         raise ValueError("magic")
@@ -79,4 +79,5 @@ def decode(blob):
                          extra=extra))
     if off != len(blob):
         raise ValueError("trailing")
-    return dict(nactive=nact, nunused=nun, max_creation=maxc, seq=seq), recs
+    return dict(nactive=nact, nunused=nun, max_creation=maxc, seq=seq,
+                restarts=restarts), recs

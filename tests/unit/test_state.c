@@ -75,7 +75,7 @@ static uint8_t *
 sample_blob(size_t *len)
 {
 	struct registry	*reg = sample_registry();
-	uint8_t		*blob = state_encode(reg, conn_of, NULL, len);
+	uint8_t		*blob = state_encode(reg, 7, conn_of, NULL, len);
 
 	ck_assert_ptr_nonnull(blob);
 	registry_free(reg);
@@ -180,7 +180,7 @@ START_TEST(test_round_trip_restores_everything)
 	struct state	 st;
 	struct node	*n1, *n2;
 	size_t		 len, i;
-	uint8_t		*blob = state_encode(reg, conn_of, NULL, &len);
+	uint8_t		*blob = state_encode(reg, 7, conn_of, NULL, &len);
 
 	ck_assert_ptr_nonnull(blob);
 	ck_assert_int_eq(state_decode(blob, len, &st), STATE_OK);
@@ -188,6 +188,7 @@ START_TEST(test_round_trip_restores_everything)
 	ck_assert_uint_eq(st.nunused, 2);
 	ck_assert_uint_eq(st.max_creation, registry_max_creation(reg));
 	ck_assert_uint_eq(st.seq, registry_seq(reg));
+	ck_assert_uint_eq(st.restarts, 7);
 	for (i = 0; i < st.nactive; i++) {
 		ck_assert_uint_eq(st.nodes[i].conn,
 		    (uint32_t)st.nodes[i].fd + 1000);
@@ -227,7 +228,7 @@ START_TEST(test_empty_registry_round_trip)
 	struct registry	*reg = registry_new(5);
 	struct state	 st;
 	size_t		 len;
-	uint8_t		*blob = state_encode(reg, conn_of, NULL, &len);
+	uint8_t		*blob = state_encode(reg, 7, conn_of, NULL, &len);
 
 	ck_assert_uint_eq(len, STATE_HEADER_SIZE);
 	ck_assert_int_eq(memcmp(blob, STATE_MAGIC, 8), 0);
@@ -360,7 +361,7 @@ START_TEST(test_encoder_refuses_above_limits)
 		    &node), REGISTRY_OK);
 		registry_unregister(reg, node);
 	}
-	blob = state_encode(reg, conn_of, NULL, &len);
+	blob = state_encode(reg, 7, conn_of, NULL, &len);
 	ck_assert_ptr_null(blob);
 	registry_free(reg);
 }
