@@ -318,6 +318,76 @@ conn_close_all(struct server *srv)
 		conn_close(TAILQ_FIRST(&srv->conns.registered));
 }
 
+/* Take over a handed-over node connection; its node comes with bind. */
+struct conn *
+conn_adopt(struct server *srv, int fd)
+{
+	struct conn	*c;
+	socklen_t	 len = sizeof(c->peer);
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->srv = srv;
+	c->fd = fd;
+	c->last_active = conn_now();
+	if (getpeername(fd, &c->peer.sa, &len) == -1)
+		c->peer.sa.sa_family = AF_UNSPEC;
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    (c->ev = event_new(srv->base, -1, 0, conn_io_cb, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->state = CONN_REGISTERED;
+	TAILQ_INSERT_TAIL(&srv->conns.registered, c, entry);
+	return c;
+}
+
+static void	registered_cb(evutil_socket_t, short, void *);
+
+/* Give an adopted connection its node and watch it; NULL closes it. */
+void
+conn_adopt_bind(struct conn *c, struct node *node)
+{
+	if (node == NULL) {
+		conn_close(c);
+		return;
+	}
+	c->node = node;
+	if (event_assign(c->ev, c->srv->base, c->fd, EV_READ | EV_PERSIST,
+	    registered_cb, c) == -1 || event_add(c->ev, NULL) == -1) {
+		log_warnx("cannot watch a restored registration");
+		conn_close(c);
+	}
+}
+
+/* Connections with a request under way; close_idle closes silent ones. */
+size_t
+conn_in_progress(struct server *srv, bool close_idle)
+{
+	struct conn	*c, *next;
+	size_t		 n = 0;
+
+	for (c = TAILQ_FIRST(&srv->conns.pending); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		/* Nothing read yet: no request of theirs is lost. */
+		if (close_idle && c->state == CONN_READING && c->in == NULL)
+			conn_close(c);
+		else
+			n++;
+	}
+	TAILQ_FOREACH(c, &srv->conns.registered, entry)
+		if (c->state == CONN_REGISTERING)
+			n++;
+	return n;
+}
+
+/* The connection's descriptor. */
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
 /* The reply buffer, created on first use. */
 static struct evbuffer *
 conn_out(struct conn *c)

@@ -9,6 +9,7 @@
 #include "client.h"
 #include "log.h"
 #include "options.h"
+#include "restart.h"
 #include "server.h"
 #include "systemd.h"
 
@@ -108,7 +109,9 @@ main(int argc, char *argv[])
 		log_set_exit_hook(systemd_exiting);
 	} else
 		systemd_disable();
-	if (opts.daemon)
+	restart_save_argv(argc, argv);
+	/* A SIGUSR2 child is detached already, and must keep its pid. */
+	if (opts.daemon && !restart_is_handover())
 		daemonize();
 	log_init(log_target(&opts), opts.debug);
 	log_set_journal_writer(systemd_journal_write);

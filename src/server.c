@@ -19,6 +19,7 @@
 #include "peer.h"
 #include "peercount.h"
 #include "registry.h"
+#include "restart.h"
 #include "server.h"
 #include "systemd.h"
 
@@ -71,6 +72,9 @@ set_accepting(struct server *srv, bool on)
 
 	if (srv->accepting == on)
 		return;
+	/* A restart under way keeps them off until it is done. */
+	if (on && srv->restart != NULL && restart_busy(srv->restart))
+		return;
 	for (i = 0; i < srv->nlisteners; i++) {
 		if (on)
 			evconnlistener_enable(srv->listeners[i]);
@@ -78,6 +82,13 @@ set_accepting(struct server *srv, bool on)
 			evconnlistener_disable(srv->listeners[i]);
 	}
 	srv->accepting = on;
+}
+
+/* Accept new connections or not (a restart pauses them). */
+void
+server_set_accepting(struct server *srv, bool on)
+{
+	set_accepting(srv, on);
 }
 
 /* A new connection on any listener. */
@@ -164,7 +175,7 @@ server_node_registered(struct server *srv, struct conn *c,
     const struct node *node)
 {
 	(void)c;
-	(void)node;
+	restart_node_registered(srv->restart, node);
 	registry_changed(srv);
 }
 
@@ -174,7 +185,7 @@ server_node_unregistered(struct server *srv, struct conn *c,
     const struct node *node)
 {
 	(void)c;
-	(void)node;
+	restart_node_unregistered(srv->restart, node);
 	registry_changed(srv);
 }
 
@@ -203,9 +214,17 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 
 	(void)what;
+	if (sig == SIGUSR2) {
+		restart_upgrade(srv->restart);
+		return;
+	}
 	log_info("%s received, shutting down", strsignal((int)sig));
 	systemd_stopping();
-	server_exit(srv, 0);
+	/* Under systemd the nodes stay in the fd store for the next start. */
+	if (srv->opts->systemd && sig != SIGHUP)
+		restart_graceful_exit(srv->restart);
+	else
+		server_exit(srv, 0);
 }
 
 /* Ping the systemd watchdog. */
@@ -313,14 +332,13 @@ open_own_listeners(struct server *srv)
 		fatalx("unable to bind any address");
 }
 
-/* Use the sockets systemd passed, as they are. */
+/* Use the sockets systemd (or a SIGUSR2 parent) passed, as they are. */
 static void
-open_systemd_listeners(struct server *srv)
+add_passed_listeners(struct server *srv, const int *fds, int n)
 {
-	int	fds[EPMD_MAX_LISTENERS];
-	int	i, n;
+	int i;
 
-	if ((n = systemd_take_listeners(fds, EPMD_MAX_LISTENERS)) < 0)
+	if (n < 0)
 		fatalx("cannot use the sockets systemd passed");
 	if (n == 0)
 		fatalx("systemd provides no sockets");
@@ -415,12 +433,19 @@ server_init(struct server *srv, const struct options *opts)
 void
 server_listen(struct server *srv)
 {
-	if (srv->opts->systemd)
-		open_systemd_listeners(srv);
+	int	fds[EPMD_MAX_LISTENERS];
+	int	n;
+
+	/* Listeners, node connections and state handed over, if any. */
+	srv->restart = restart_new(srv, fds, EPMD_MAX_LISTENERS, &n);
+	if (srv->opts->systemd || restart_is_handover())
+		add_passed_listeners(srv, fds, n);
 	else
 		open_own_listeners(srv);
 	srv->accepting = true;
 	log_listeners(srv);
+	/* Before READY: every restored node answers from the first request. */
+	restart_restore(srv->restart);
 }
 
 /* Ping the watchdog twice per interval systemd asked for, if it asked. */
@@ -453,10 +478,12 @@ server_loop(struct server *srv)
 		signal(SIGHUP, SIG_IGN);
 	else
 		srv->signals[2] = add_signal(srv, SIGHUP);
+	srv->signals[3] = add_signal(srv, SIGUSR2);
 	if (opts->systemd) {
 		start_watchdog(srv);
 		systemd_ready("Processing port mapping requests...");
 	}
+	restart_ready(srv->restart);
 	log_info("ready; packet timeout %d s, %s command check",
 	    opts->packet_timeout, opts->relaxed ? "relaxed" : "strict");
 	event_base_dispatch(srv->base);
@@ -473,6 +500,8 @@ server_free(struct server *srv)
 		evconnlistener_free(srv->listeners[i]);
 	srv->nlisteners = 0;
 	conn_close_all(srv);
+	restart_free(srv->restart);
+	srv->restart = NULL;
 	for (i = 0; i < sizeof(srv->signals) / sizeof(srv->signals[0]); i++)
 		if (srv->signals[i] != NULL)
 			event_free(srv->signals[i]);

@@ -14,6 +14,7 @@ struct event_base;
 struct evconnlistener;
 struct registry;
 struct peercount;
+struct restart;
 
 /* The daemon's state. conn.c reads it and changes only srv->conns. */
 struct server {
@@ -26,7 +27,8 @@ struct server {
 	size_t			 nlisteners;
 	struct event		*accept_retry;	/* resumes accepting after EMFILE */
 	struct event		*status_timer;	/* rate-limits STATUS=; -systemd */
-	struct event		*signals[3];
+	struct event		*signals[4];
+	struct restart		*restart;	/* handovers and the fd store */
 	struct event		*watchdog;
 	long			 fd_limit;	/* RLIMIT_NOFILE after raising */
 	bool			 accepting;
@@ -45,5 +47,7 @@ int server_loop(struct server *srv);
 void server_free(struct server *srv);
 /* Stop the loop; server_loop then returns status. */
 void server_exit(struct server *srv, int status);
+/* Accept new connections or not (a restart pauses them). */
+void server_set_accepting(struct server *srv, bool on);
 
 #endif

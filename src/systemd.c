@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <syslog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -55,6 +58,56 @@ systemd_take_listeners(int *fds, size_t max)
 		fds[i] = fd;
 	}
 	return n;
+}
+
+/* Every descriptor passed in LISTEN_FDS, with its name. */
+int
+systemd_listen_fds_with_names(char ***names)
+{
+	int n = sd_listen_fds_with_names(1, names);
+
+	if (n < 0) {
+		errno = -n;
+		log_warn("cannot obtain the descriptors passed in LISTEN_FDS");
+		return -1;
+	}
+	return n;
+}
+
+/* Put fd in the service's fd store under name. */
+bool
+systemd_store_fd(int fd, const char *name)
+{
+	char	msg[300];
+	int	r;
+
+	if (!enabled)
+		return false;
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	if (r < 0) {
+		errno = -r;
+		log_flood(LOG_WARNING, NULL, "cannot store descriptor %s in "
+		    "systemd's fd store: %s", name, strerror(errno));
+	}
+	return r > 0;
+}
+
+/* Remove the stored descriptors of that name. */
+void
+systemd_store_remove(const char *name)
+{
+	char	msg[300];
+	int	r;
+
+	if (!enabled)
+		return;
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	if ((r = sd_notify(0, msg)) < 0) {
+		errno = -r;
+		log_flood(LOG_WARNING, NULL, "cannot remove descriptor %s from "
+		    "systemd's fd store: %s", name, strerror(errno));
+	}
 }
 
 /* Send one notification if enabled; unset the socket after the last one. */
@@ -109,6 +162,80 @@ systemd_take_listeners(int *fds, size_t max)
 	(void)max;
 	log_warnx("this build of epmd-c has no systemd support");
 	return -1;
+}
+
+/* Split LISTEN_FDNAMES into n names (missing ones empty). */
+static char **
+split_names(const char *env, int n)
+{
+	char	**v = calloc((size_t)n + 1, sizeof(*v));
+	int	  i;
+
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const char *end = env != NULL ? strchr(env, ':') : NULL;
+		size_t len = env == NULL ? 0 : end != NULL ?
+		    (size_t)(end - env) : strlen(env);
+
+		if ((v[i] = strndup(env != NULL ? env : "", len)) == NULL) {
+			while (i-- > 0)
+				free(v[i]);
+			free(v);
+			return NULL;
+		}
+		env = end != NULL ? end + 1 : NULL;
+	}
+	return v;
+}
+
+/*
+ * Without libsystemd: the same protocol read by hand (LISTEN_PID must be
+ * ours), for the descriptors a SIGUSR2 handover passes.
+ */
+int
+systemd_listen_fds_with_names(char ***names)
+{
+	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char		*end;
+	long		 p, n;
+	int		 i;
+
+	*names = NULL;
+	if (pid == NULL || fds == NULL)
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno != 0 || *end != '\0' || p != (long)getpid())
+		return 0;
+	n = strtol(fds, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 0 || n > 1 << 20)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (fcntl(SYSTEMD_LISTEN_FDS_START + i, F_SETFD, FD_CLOEXEC) ==
+		    -1)
+			return -1;
+	*names = split_names(getenv("LISTEN_FDNAMES"), (int)n);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return *names != NULL ? (int)n : -1;
+}
+
+/* Without libsystemd there is no fd store. */
+bool
+systemd_store_fd(int fd, const char *name)
+{
+	(void)fd;
+	(void)name;
+	return false;
+}
+
+/* Without libsystemd there is no fd store. */
+void
+systemd_store_remove(const char *name)
+{
+	(void)name;
 }
 
 /* Without libsystemd nothing is sent. */

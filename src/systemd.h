@@ -15,6 +15,19 @@ struct iovec;
 bool systemd_supported(void);
 /* Take the listening sockets systemd passed; returns their count or -1. */
 int systemd_take_listeners(int *fds, size_t max);
+/*
+ * Every descriptor passed in LISTEN_FDS, from SYSTEMD_LISTEN_FDS_START on,
+ * with its LISTEN_FDNAMES name in *names (a NULL-terminated array the
+ * caller frees, or NULL); the environment is cleared. Returns the count,
+ * or -1. Works without libsystemd too: a SIGUSR2 handover uses it.
+ */
+#define SYSTEMD_LISTEN_FDS_START	3
+int systemd_listen_fds_with_names(char ***names);
+/* Put fd in the service's fd store under name (FDSTORE=1); false if it
+ * was not sent (not under -systemd, or no libsystemd). */
+bool systemd_store_fd(int fd, const char *name);
+/* Remove the stored descriptors of that name (FDSTOREREMOVE=1). */
+void systemd_store_remove(const char *name);
 /* Enable notifications (only under -systemd). */
 void systemd_enable(void);
 /* Disable them and drop NOTIFY_SOCKET from the environment. */

@@ -102,7 +102,8 @@ class Lookups(threading.Thread):
             i += 1
             t0 = time.monotonic()
             try:
-                r = et.port_please(self.port, name, timeout=10)
+                r = et.request(self.port, et.frame(b"z" + name.encode()),
+                               timeout=10)
                 good = len(r) >= 4 and r[0] == 119 and r[1] == 0 and \
                     struct.unpack(">H", r[2:4])[0] == port
             except OSError as e:
@@ -172,7 +173,9 @@ def test_sigusr2_twice_keeps_500_nodes_connections_creations_and_lookups():
             c = creation_of(reply)
             et.check(c is not None, f"register {name}: {reply!r}")
             socks[name], creations[name], ports[name] = s, c, 20000 + i
-        lk = Lookups(d.port, sorted(ports.items()))
+        # node7 closes during the first upgrade: not looked up.
+        lk = Lookups(d.port, sorted((n, p) for n, p in ports.items()
+                                    if n != "node7"))
         lk.start()
         time.sleep(0.3)
         # First upgrade; a node closes while it is under way.
