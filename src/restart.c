@@ -118,15 +118,18 @@ restart_is_handover(void)
 	return handover;
 }
 
-/* Is fd a socket of this type, listening or not? */
+/* Is fd a TCP socket, listening or not? */
 static bool
 is_stream_socket(int fd, bool listening)
 {
-	int		type = 0, acc = 0;
-	socklen_t	len = sizeof(type), alen = sizeof(acc);
+	int		type = 0, acc = 0, dom = 0;
+	socklen_t	len = sizeof(type), alen = sizeof(acc), dlen = sizeof(dom);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
 	    type != SOCK_STREAM)
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) == -1 ||
+	    (dom != AF_INET && dom != AF_INET6))
 		return false;
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == -1)
 		return false;
@@ -395,8 +398,8 @@ take_one(struct restart *rs, int fd, const char *name, int *fds, size_t max,
 		rs->cand[id] = fd;
 		return true;
 	}
-	log_warnx("descriptor %d (%s) is neither a listening TCP socket nor "
-	    "one epmd-c stored", fd, name);
+	log_warnx("systemd socket %d (%s) is not a listening TCP socket, nor "
+	    "a descriptor epmd-c stored", fd, name);
 	return false;
 }
 
