@@ -38,13 +38,15 @@ void conn_close_all(struct server *srv);
 /*
  * Restarts (src/restart.c). conn_adopt takes over a node's connection that
  * a previous process handed over, registered but with no node yet;
- * conn_adopt_bind gives it its restored node and starts watching it (NULL:
- * close it). conn_in_progress counts the connections that have a request
+ * conn_adopt_bind gives it its restored node (NULL: close it);
+ * conn_watch then starts watching it for the node's end (false: it was
+ * closed). conn_in_progress counts the connections that have a request
  * under way (being read in part, answered, or a registration's reply);
  * with close_idle it first closes those that sent nothing yet.
  */
 struct conn *conn_adopt(struct server *srv, int fd);
 void conn_adopt_bind(struct conn *c, struct node *node);
+bool conn_watch(struct conn *c);
 size_t conn_in_progress(struct server *srv, bool close_idle);
 /* The connection's descriptor. */
 int conn_fd(const struct conn *c);

@@ -463,26 +463,40 @@ list_insert_ordered(struct registry *reg, struct record *rec)
 	struct record	*at;
 	uint64_t	 seq = rec->node.seq;
 
-	/* Saved lists come in their own order: the tail is the usual spot. */
+	/* Records come back in either list order: both ends are O(1). */
 	if (rec->node.active) {
 		/* Newest first: descending seq. */
-		TAILQ_FOREACH_REVERSE(at, &reg->active, record_list, entry)
-			if (at->node.seq > seq)
-				break;
-		if (at == NULL)
+		at = TAILQ_FIRST(&reg->active);
+		if (at == NULL || at->node.seq < seq)
 			TAILQ_INSERT_HEAD(&reg->active, rec, entry);
-		else
-			TAILQ_INSERT_AFTER(&reg->active, at, rec, entry);
+		else {
+			TAILQ_FOREACH_REVERSE(at, &reg->active, record_list,
+			    entry)
+				if (at->node.seq > seq)
+					break;
+			/* The head is newer, so the scan stops by it. */
+			if (at == NULL)
+				TAILQ_INSERT_HEAD(&reg->active, rec, entry);
+			else
+				TAILQ_INSERT_AFTER(&reg->active, at, rec,
+				    entry);
+		}
 		reg->nactive++;
 	} else {
 		/* Oldest unregistration first: ascending seq. */
-		TAILQ_FOREACH_REVERSE(at, &reg->unused, record_list, entry)
-			if (at->node.seq < seq)
-				break;
-		if (at == NULL)
-			TAILQ_INSERT_HEAD(&reg->unused, rec, entry);
-		else
-			TAILQ_INSERT_AFTER(&reg->unused, at, rec, entry);
+		at = TAILQ_LAST(&reg->unused, record_list);
+		if (at == NULL || at->node.seq < seq)
+			TAILQ_INSERT_TAIL(&reg->unused, rec, entry);
+		else {
+			TAILQ_FOREACH(at, &reg->unused, entry)
+				if (at->node.seq > seq)
+					break;
+			/* The tail is newer, so the scan stops by it. */
+			if (at == NULL)
+				TAILQ_INSERT_TAIL(&reg->unused, rec, entry);
+			else
+				TAILQ_INSERT_BEFORE(at, rec, entry);
+		}
 		reg->nunused++;
 	}
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 struct server;
+struct conn;
 struct node;
 struct restart;
 
@@ -48,7 +49,8 @@ void restart_free(struct restart *rs);
 
 /* A node registered or left: fd store and saved state follow. */
 void restart_node_registered(struct restart *rs, const struct node *node);
-void restart_node_unregistered(struct restart *rs, const struct node *node);
+void restart_node_unregistered(struct restart *rs, struct conn *c,
+	    const struct node *node);
 
 /* SIGTERM under systemd: drain, save, exit keeping nodes in the store. */
 void restart_graceful_exit(struct restart *rs);

@@ -184,8 +184,7 @@ void
 server_node_unregistered(struct server *srv, struct conn *c,
     const struct node *node)
 {
-	(void)c;
-	restart_node_unregistered(srv->restart, node);
+	restart_node_unregistered(srv->restart, c, node);
 	registry_changed(srv);
 }
 
@@ -243,6 +242,11 @@ add_listener(struct server *srv, struct evconnlistener *l)
 {
 	if (l == NULL)
 		return false;
+	/* The listener only: accepted sockets stay inheritable (listen_on). */
+	if (evutil_make_socket_closeonexec(evconnlistener_get_fd(l)) == -1) {
+		evconnlistener_free(l);
+		return false;
+	}
 	evconnlistener_set_error_cb(l, accept_error_cb);
 	srv->listeners[srv->nlisteners++] = l;
 	return true;
@@ -253,8 +257,14 @@ static int
 listen_on(struct server *srv, const struct listen_addr *la, uint16_t port)
 {
 	struct sockaddr_storage	 ss = la->ss;
+	/*
+	 * No LEV_OPT_CLOSE_ON_EXEC: it would make every accepted socket
+	 * close-on-exec too, and a SIGUSR2 handover would then pay one
+	 * syscall per node to undo it. Nothing else is ever exec'ed; the
+	 * listener itself is made close-on-exec in add_listener.
+	 */
 	unsigned		 flags = LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+	    LEV_OPT_REUSEABLE;
 	struct evconnlistener	*l;
 
 	if (ss.ss_family == AF_INET6) {
@@ -346,7 +356,7 @@ add_passed_listeners(struct server *srv, const int *fds, int n)
 		/* The accept loop needs them non-blocking; listen() was done. */
 		if (evutil_make_socket_nonblocking(fds[i]) == -1 ||
 		    !add_listener(srv, evconnlistener_new(srv->base, accept_cb,
-		    srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+		    srv, LEV_OPT_CLOSE_ON_FREE, 0,
 		    fds[i])))
 			fatal("cannot use systemd socket %d", fds[i]);
 	}
