@@ -124,3 +124,4 @@ clean:
 bench: all
 	$(MAKE) --no-print-directory -C bench
 	$(PYTHON) bench/run --bin ./$(BIN)
+	$(PYTHON) bench/restart --bin ./$(BIN)
