@@ -18,9 +18,9 @@ EPMD_C_EXEC (documented in epmd-c(8)) points SIGUSR2 at another binary.
 import os
 import re
 import select
+import shutil
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -30,7 +30,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "interop"))
 import epmdtest as et  # noqa: E402
+import erlnode  # noqa: E402
 import statefmt  # noqa: E402
 
 HANDOVER_EXEC = os.path.join(HERE, "handover_exec.py")
@@ -225,6 +227,67 @@ def test_sigusr2_twice_keeps_500_nodes_connections_creations_and_lookups():
         d.stop()
         for p in pids[1:]:
             stop_pid(p)
+
+
+ERL_LOOP = '''
+A = N(%s),
+Loop = fun L(0, Acc) -> Acc;
+           L(K, {P, PF, NF}) ->
+             erlang:disconnect_node(A),
+             P1 = case net_adm:ping(A) of pong -> P + 1; _ -> P end,
+             PF1 = case net_adm:ping(A) of pong -> PF; _ -> PF + 1 end,
+             NF1 = case net_adm:names() of {ok, _} -> NF; _ -> NF + 1 end,
+             timer:sleep(10),
+             L(K - 1, {P1, PF1, NF1})
+       end,
+Out("creation", R(A, erlang, system_info, [creation])),
+{Pongs, PingFails, NamesFails} = Loop(%d, {0, 0, 0}),
+Out("pongs", Pongs), Out("pingfails", PingFails),
+Out("namesfails", NamesFails),
+Out("creation_after", R(A, erlang, system_info, [creation]))'''
+
+
+@et.test
+def test_real_erlang_nodes_see_nothing_through_two_sigusr2_upgrades():
+    if not os.access(erlnode.ERL, os.X_OK):
+        raise et.Skip(f"no erl at {erlnode.ERL}")
+    d = et.Daemon()
+    pids = [d.pid]
+    home = tempfile.mkdtemp(prefix="epmdc-restart-erl-")
+    a, b = erlnode.unique("usra"), erlnode.unique("usrb")
+    na = nb = None
+    try:
+        na = erlnode.Node(a, d.port, env={"HOME": home})
+        na.result("node", timeout=30)
+        nb = erlnode.Node(b, d.port, env={"HOME": home}, halt=True,
+                          body=ERL_LOOP % (erlnode.erl_string(a), 300))
+        before = nb.result("creation", timeout=30)
+        time.sleep(0.5)
+        os.kill(d.pid, signal.SIGUSR2)
+        pids.append(new_pid_from_log(d, d.pid))
+        et.eq(d.wait(15), 0, "the old daemon's exit status")
+        time.sleep(0.5)
+        pids.append(upgrade(d, pids[-1]))
+        nb.wait_exit(60)
+        res = nb.results()
+        note(f"erl through two upgrades: {res.get('pongs')} pongs, "
+             f"{res.get('pingfails')} ping failures, "
+             f"{res.get('namesfails')} names() failures")
+        et.eq(res.get("pingfails"), "0", f"ping failures: {nb.output()}")
+        et.eq(res.get("namesfails"), "0", f"names() failures: {nb.output()}")
+        et.eq(res.get("creation_after"), before, "node a's creation")
+        et.check(a in listed(d.port), "node a listed after the upgrades")
+        et.eq(d.stderr().count(f"registered {a} "), 1,
+              f"{a} registered once only: the daemon's creation is its own")
+        et.check(na.alive(), "node a died")
+    finally:
+        for n in (na, nb):
+            if n is not None:
+                n.kill()
+        d.stop()
+        for p in pids[1:]:
+            stop_pid(p)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def broken_binary_case(d, socks, script, what, exec_path):
