@@ -811,6 +811,34 @@ START_TEST(test_restore_then_register_continues_creations)
 }
 END_TEST
 
+/* Old records restored in any order come back oldest first. */
+START_TEST(test_restore_unused_in_any_order)
+{
+	struct registry		*reg = registry_new(EPMD_UNREG_LIMIT);
+	struct proto_alive2	 x = req_for("x"), y = req_for("y"),
+				 z = req_for("z"), w = req_for("w");
+	struct collect		 col = { .n = 0 };
+
+	ck_assert_int_eq(registry_restore(reg, &y, 5, 20, false, 1, NULL,
+	    NULL), REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &x, 5, 10, false, 1, NULL,
+	    NULL), REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &w, 5, 40, false, 1, NULL,
+	    NULL), REGISTRY_OK);
+	ck_assert_int_eq(registry_restore(reg, &z, 5, 30, false, 1, NULL,
+	    NULL), REGISTRY_OK);
+	foreach_unused(reg, collect_name, &col);
+	ck_assert_uint_eq(col.n, 4);
+	ck_assert_str_eq(col.names[0], "x");
+	ck_assert_str_eq(col.names[1], "y");
+	ck_assert_str_eq(col.names[2], "z");
+	ck_assert_str_eq(col.names[3], "w");
+	ck_assert_uint_eq(registry_unused_count(reg), 4);
+	ck_assert_uint_eq(registry_count(reg), 0);
+	registry_free(reg);
+}
+END_TEST
+
 /* Restoring a name twice, or a bad name, is refused. */
 START_TEST(test_restore_refuses_duplicates_and_bad_names)
 {
@@ -888,6 +916,7 @@ registry_suite(void)
 	tcase_add_test(tc, test_walk_unused_resumes_oldest_first);
 	tcase_add_test(tc, test_restore_keeps_creation_seq_and_order);
 	tcase_add_test(tc, test_restore_then_register_continues_creations);
+	tcase_add_test(tc, test_restore_unused_in_any_order);
 	tcase_add_test(tc, test_restore_refuses_duplicates_and_bad_names);
 	tcase_add_test(tc, test_restore_counters_never_lower);
 	suite_add_tcase(s, tc);
