@@ -263,6 +263,39 @@ def test_restart_and_kill_9_keep_500_nodes_and_real_erlang_nodes():
 
 
 @et.test
+def test_a_hung_daemon_restarted_by_the_watchdog_keeps_its_nodes():
+    dropin = "/etc/systemd/system/epmd-c.service.d/watchdog.conf"
+    C.systemctl("stop", SERVICE, check=False)
+    C.systemctl("reset-failed", check=False)
+    # The stopped process cannot take the SIGABRT: SIGKILL follows in 1 s.
+    C.write(dropin, "[Service]\nWatchdogSec=1s\nTimeoutAbortSec=1s\n")
+    C.daemon_reload()
+    socks = {}
+    try:
+        C.systemctl("start", SOCKET)
+        for i in range(50):
+            socks[f"wd{i}"], _ = register(f"wd{i}", 32000 + i)
+        C.wait_active(SERVICE)
+        pid = C.main_pid(SERVICE)
+        time.sleep(0.3)     # the saved table catches up (a few ms)
+        C.run("kill", "-STOP", str(pid))
+        new = main_pid_change(pid, timeout=20)
+        C.wait_active(SERVICE)
+        et.check("Watchdog timeout" in C.journal(SERVICE), "no watchdog "
+                 "timeout in the journal")
+        got = listed()
+        et.eq(sorted(got), sorted(socks), f"nodes after the watchdog "
+              f"restart ({pid} -> {new})")
+        et.eq(closed_ones(socks), [], "connections closed by the restart")
+    finally:
+        for s in socks.values():
+            s.close()
+        C.systemctl("stop", SERVICE, check=False)
+        C.run("rm", "-f", dropin)
+        C.daemon_reload()
+
+
+@et.test
 def test_systemctl_stop_discards_the_nodes():
     C.systemctl("stop", SERVICE, check=False)
     C.systemctl("reset-failed", check=False)
