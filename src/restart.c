@@ -65,6 +65,7 @@ struct restart {
 	uint64_t	 write_cost;	/* microseconds the last write took */
 	bool		 dirty;
 	bool		 keep;		/* exiting: nodes stay in the store */
+	bool		 handed[NSTATE];	/* that state memfd was handed over */
 	enum busy	 busy;
 	struct event	*drain_ev;
 	uint64_t	 drain_idle;	/* then close connections that sent nothing */
@@ -397,6 +398,7 @@ take_one(struct restart *rs, int fd, const char *name, int *fds, size_t max,
 		if (rs->state_fd[k] != -1)
 			close(rs->state_fd[k]);
 		rs->state_fd[k] = fd;
+		rs->handed[k] = true;
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		return true;
 	}
@@ -615,7 +617,7 @@ best_state(struct restart *rs, struct state *st, uint8_t **blob)
 	enum state_error err;
 
 	for (k = 0; k < NSTATE; k++) {
-		if (rs->state_fd[k] == -1)
+		if (rs->state_fd[k] == -1 || !rs->handed[k])
 			continue;
 		if ((b = read_blob(rs->state_fd[k], &len)) == NULL)
 			continue;
@@ -673,14 +675,11 @@ restart_restore(struct restart *rs)
 	struct state	 st;
 	uint8_t		*blob = NULL;
 	size_t		 orphans;
-	bool		 any = false, good;
+	bool		 any = rs->handed[0] || rs->handed[1], good;
 	int		 k;
+	uint64_t	 t0 = now_usec(), t1;
 
-	for (k = 0; k < NSTATE; k++)
-		if (rs->state_fd[k] != -1)
-			any = true;
-	uint64_t t0 = now_usec(), t1;
-
+	/* Only a state that was handed over: fresh memfds are empty. */
 	good = any && best_state(rs, &st, &blob);
 	t1 = now_usec();
 	if (!good && rs->ready_fd != -1) {
