@@ -528,10 +528,11 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (end > rs->nadopted)
-		end = rs->nadopted;
-	for (; rs->nwatched < end; rs->nwatched++)
-		(void)conn_watch(rs->adopted[rs->nwatched]);
+	/* A failed watch closes its conn, and the upcall moves the last one
+	 * into its slot: that slot is tried again. */
+	while (rs->nwatched < end && rs->nwatched < rs->nadopted)
+		if (conn_watch(rs->adopted[rs->nwatched]))
+			rs->nwatched++;
 	if (rs->nwatched < rs->nadopted) {
 		evtimer_add(rs->watch_ev, &tv);
 		return;
