@@ -705,8 +705,8 @@ restart_restore(struct restart *rs)
 		free(blob);
 	} else if (any)
 		log_warnx("no usable saved state: starting empty");
-	/* metrics hook: metrics_set_restarts(&srv->metrics, rs->restarts,
-	 * rs->restored) once src/metrics.c is on main. */
+	/* METRICS HOOK (wire at merge with branch metrics): */
+	/* metrics_set_restarts(&rs->srv->metrics, rs->restarts, rs->restored); */
 	if ((orphans = close_orphans(rs)) > 0)
 		log_warnx("closed %zu node connections no saved record "
 		    "claims; those nodes register again", orphans);
