@@ -570,5 +570,134 @@ def test_a_corrupt_state_starts_empty_and_closes_the_orphaned_nodes():
             s.close()
 
 
+class FdStore:
+    """A NOTIFY_SOCKET that keeps what FDSTORE=1 sends, as systemd's fd
+    store does: name -> list of fds; FDSTOREREMOVE=1 closes them."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="epmdc-fdstore-")
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.store = {}
+        self.texts = []
+
+    def pump(self, timeout=0.5):
+        """Take every message that arrives within timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.sock], [], [], 0.05)
+            if not r:
+                continue
+            msg, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(
+                4 * 16))
+            fds = []
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds += list(struct.unpack(f"{len(data) // 4}i", data))
+            text = msg.decode()
+            self.texts.append(text)
+            fields = dict(line.split("=", 1) for line in text.splitlines()
+                          if "=" in line)
+            name = fields.get("FDNAME", "stored")
+            if fields.get("FDSTORE") == "1":
+                self.store.setdefault(name, []).extend(fds)
+            elif fields.get("FDSTOREREMOVE") == "1":
+                for fd in self.store.pop(name, []):
+                    os.close(fd)
+            else:
+                for fd in fds:
+                    os.close(fd)
+
+    def close(self):
+        for fds in self.store.values():
+            for fd in fds:
+                os.close(fd)
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_stored(store, listener, errfile):
+    """epmd-c -systemd given the listener and everything in the store."""
+    specs = [f"{listener.fileno()}:epmd-c.socket"]
+    keep = [listener.fileno()]
+    for name, fds in store.store.items():
+        for fd in fds:
+            specs.append(f"{fd}:{name}")
+            keep.append(fd)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LISTEN_", "NOTIFY_", "WATCHDOG_",
+                                "EPMD_C_"))}
+    env["NOTIFY_SOCKET"] = store.path
+    return subprocess.Popen([sys.executable, HANDOVER_EXEC] + specs +
+                            ["--", et.EPMD_BIN, "-systemd"], pass_fds=keep,
+                            stdin=subprocess.DEVNULL, stdout=errfile,
+                            stderr=errfile, env=env)
+
+
+@et.test
+def test_fd_store_protocol_through_a_graceful_restart_without_systemd():
+    need_systemd_build()
+    store = FdStore()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    err = tempfile.TemporaryFile()
+    socks = {}
+    procs = []
+    try:
+        procs.append(start_stored(store, listener, err))
+        et.check(et.wait_port(port), "daemon serving")
+        for i in range(3):
+            socks[f"st{i}"], _ = et.register(port, f"st{i}", port=7000 + i)
+        store.pump()
+        et.check(sorted(store.store) == ["0", "1", "2", "epmd-c-state.0",
+                                         "epmd-c-state.1"],
+                 f"stored: {sorted(store.store)}; {store.texts}")
+        # The stored fd is the daemon's side of the node's connection.
+        peer = socket.socket(fileno=os.dup(store.store["1"][0]))
+        et.eq(peer.getpeername(), socks["st1"].getsockname(), "stored fd 1")
+        peer.close()
+        socks.pop("st2").close()
+        store.pump()
+        et.check("2" not in store.store, "FDSTOREREMOVE for a node that left")
+        # The saved table, read from the stored memfds, says the same.
+        blobs = [os.pread(store.store[f"epmd-c-state.{k}"][0], 1 << 20, 0)
+                 for k in (0, 1)]
+        newest = max((statefmt.decode(b) for b in blobs if b),
+                     key=lambda d: d[0]["seq"])
+        et.eq(sorted((r["name"], r["conn"]) for r in newest[1]
+                     if r["kind"] == statefmt.ACTIVE),
+              [(b"st0", 0), (b"st1", 1)], "active records in the memfd")
+        # A graceful restart: SIGTERM, exit 0, nodes left in the store.
+        procs[0].terminate()
+        et.eq(procs[0].wait(10), 0, "exit status on SIGTERM")
+        store.pump(0.3)
+        et.check("0" in store.store and "1" in store.store,
+                 "nodes removed from the store on SIGTERM")
+        et.eq(all_open(socks), [], "node connections closed by SIGTERM")
+        procs.append(start_stored(store, listener, err))
+        et.check(et.eventually(lambda: sorted(listed(port)) ==
+                               ["st0", "st1"], 5),
+                 f"nodes after the restart: {listed(port)}")
+        et.eq(all_open(socks), [], "node connections after the restart")
+        socks.pop("st0").close()
+        et.check(et.eventually(lambda: "st0" not in listed(port), 5),
+                 "a restored node that leaves is unregistered")
+        store.pump()
+        et.check("0" not in store.store, "and removed from the store")
+    finally:
+        for s in socks.values():
+            s.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        store.close()
+        listener.close()
+
+
 if __name__ == "__main__":
     et.run_tests()
