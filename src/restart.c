@@ -849,7 +849,7 @@ restart_busy(const struct restart *rs)
 /* One descriptor to hand over, with its name. */
 struct handed {
 	int	fd;
-	bool	cloexec;	/* a listener, the memfd or the pipe */
+	bool	cloexec;	/* to be cleared before the exec */
 	char	name[24];
 };
 
@@ -870,6 +870,7 @@ add_node(const struct node *node, void *arg)
 	if (id == ID_NONE)
 		return true;
 	h->v[h->n].fd = node->fd;
+	h->v[h->n].cloexec = true;	/* systemd's reader set it on adopted ones */
 	id_name(id, h->v[h->n].name, sizeof(h->v[h->n].name));
 	h->n++;
 	return true;
@@ -892,9 +893,9 @@ give_id(const struct node *node, void *arg)
 /*
  * Put the n descriptors at 3 .. 3+n-1, as LISTEN_FDS wants, moving as few
  * as possible: those already in that range stay, and only the ones above
- * it (or below 3) fill its holes. Node connections are not close-on-exec
- * (see listen_on), so a large handover costs a handful of syscalls, not
- * one per node. Fills name_at[] in the final order. Child only.
+ * it (or below 3) fill its holes; those that stay lose close-on-exec (one
+ * fcntl each, in the child, while the old daemon keeps serving). Fills
+ * name_at[] in the final order. Child only.
  */
 static bool
 place_fds(struct handed *v, size_t n, const char **name_at)

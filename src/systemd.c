@@ -48,16 +48,13 @@ split_names(const char *env, int n)
 }
 
 /*
- * Every descriptor passed in LISTEN_FDS, with its name. Read by hand, not
- * with sd_listen_fds_with_names: that one makes each descriptor
- * close-on-exec, two fcntl calls each, 80 ms for 10,000 stored nodes on a
- * loaded VM. Node connections stay inheritable on purpose (a SIGUSR2
- * handover passes them on as they are); the few other descriptors are made
- * close-on-exec by their users. The same code serves a SIGUSR2 handover
- * in a build without libsystemd.
+ * LISTEN_FDS read from the environment alone, by systemd's rules:
+ * LISTEN_PID must be ours, the names come from LISTEN_FDNAMES, and all
+ * three variables are unset. The descriptors are not touched. Without
+ * libsystemd this is how a SIGUSR2 handover's descriptors are taken.
  */
 int
-systemd_listen_fds_with_names(char ***names)
+systemd_listen_env(char ***names)
 {
 	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	char		*end;
@@ -79,6 +76,39 @@ systemd_listen_fds_with_names(char ***names)
 	unsetenv("LISTEN_FDNAMES");
 	return *names != NULL ? (int)n : -1;
 }
+
+#ifdef HAVE_SYSTEMD
+
+/*
+ * Every descriptor passed in LISTEN_FDS, with its name: libsystemd's
+ * reader, which also makes each one close-on-exec (a SIGUSR2 handover
+ * clears that again on what it passes on).
+ */
+int
+systemd_listen_fds_with_names(char ***names)
+{
+	int n = sd_listen_fds_with_names(1, names);
+
+	if (n < 0) {
+		errno = -n;
+		log_warn("cannot obtain descriptors from systemd");
+		return -1;
+	}
+	if (n > 0 && *names == NULL)
+		return -1;
+	return n;
+}
+
+#else /* !HAVE_SYSTEMD */
+
+/* Every descriptor passed in LISTEN_FDS, with its name. */
+int
+systemd_listen_fds_with_names(char ***names)
+{
+	return systemd_listen_env(names);
+}
+
+#endif /* HAVE_SYSTEMD */
 
 #ifdef HAVE_SYSTEMD
 

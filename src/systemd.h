@@ -19,10 +19,13 @@ int systemd_take_listeners(int *fds, size_t max);
  * Every descriptor passed in LISTEN_FDS, from SYSTEMD_LISTEN_FDS_START on,
  * with its LISTEN_FDNAMES name in *names (a NULL-terminated array the
  * caller frees, or NULL); the environment is cleared. Returns the count,
- * or -1. Works without libsystemd too: a SIGUSR2 handover uses it.
+ * or -1. libsystemd's sd_listen_fds_with_names (which also makes them
+ * close-on-exec); without libsystemd, systemd_listen_env.
  */
 #define SYSTEMD_LISTEN_FDS_START	3
 int systemd_listen_fds_with_names(char ***names);
+/* The same from the environment alone, descriptors untouched. */
+int systemd_listen_env(char ***names);
 /* Put fd in the service's fd store under name (FDSTORE=1); false if it
  * was not sent (not under -systemd, or no libsystemd). */
 bool systemd_store_fd(int fd, const char *name);

@@ -39,7 +39,7 @@ START_TEST(test_names_come_in_order_and_the_environment_is_cleared)
 	char	**names = NULL;
 
 	set_env(0, "3", "epmd-c.socket:1f:epmd-c-state.0");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 3);
+	ck_assert_int_eq(systemd_listen_env(&names), 3);
 	ck_assert_ptr_nonnull(names);
 	ck_assert_str_eq(names[0], "epmd-c.socket");
 	ck_assert_str_eq(names[1], "1f");
@@ -57,13 +57,13 @@ START_TEST(test_missing_names_are_empty)
 	char	**names = NULL;
 
 	set_env(0, "3", "a");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 3);
+	ck_assert_int_eq(systemd_listen_env(&names), 3);
 	ck_assert_str_eq(names[0], "a");
 	ck_assert_str_eq(names[1], "");
 	ck_assert_str_eq(names[2], "");
 	free_names(names);
 	set_env(0, "2", NULL);
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 2);
+	ck_assert_int_eq(systemd_listen_env(&names), 2);
 	ck_assert_str_eq(names[0], "");
 	ck_assert_str_eq(names[1], "");
 	free_names(names);
@@ -75,11 +75,11 @@ START_TEST(test_another_process_fds_are_not_ours)
 	char	**names = NULL;
 
 	set_env((long)getpid() + 1, "2", "a:b");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 0);
+	ck_assert_int_eq(systemd_listen_env(&names), 0);
 	ck_assert_ptr_null(names);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 0);
+	ck_assert_int_eq(systemd_listen_env(&names), 0);
 }
 END_TEST
 
@@ -88,13 +88,13 @@ START_TEST(test_bad_counts_are_refused)
 	char	**names = NULL;
 
 	set_env(0, "x", "a");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), -1);
+	ck_assert_int_eq(systemd_listen_env(&names), -1);
 	set_env(0, "-1", "a");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), -1);
+	ck_assert_int_eq(systemd_listen_env(&names), -1);
 	set_env(0, "99999999999", "a");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), -1);
+	ck_assert_int_eq(systemd_listen_env(&names), -1);
 	set_env(0, "0", "");
-	ck_assert_int_eq(systemd_listen_fds_with_names(&names), 0);
+	ck_assert_int_eq(systemd_listen_env(&names), 0);
 	free_names(names);
 }
 END_TEST
