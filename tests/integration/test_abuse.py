@@ -16,7 +16,7 @@ Every load loop is bounded in count and in time. Under a sanitizer build
 issue. Set EPMD_ABUSE_SEED to replay a garbage flood. With
 EPMD_REFERENCE_MODE=1 only the tests that the reference epmd passes too
 run (garbage, churn, SIGSTOP); the others pin fixes of PROTOCOL.md 8.4.
-Helpers live in abuse_lib.py.
+Helpers live in tests/lib/load.py.
 """
 
 import json
@@ -34,32 +34,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epmdtest as et  # noqa: E402
-import abuse_lib as al  # noqa: E402
-from abuse_lib import Node, log  # noqa: E402
+import load as al  # noqa: E402
+from epmdtest import epmdc  # noqa: E402
+from load import Node, log  # noqa: E402
 
-SLOW = al.SLOW
-REFERENCE_MODE = os.environ.get("EPMD_REFERENCE_MODE") == "1"
-
-
-def epmdc(fn):
-    """A test of a fix over the reference (PROTOCOL.md 8.4): the reference
-    crashes on EMFILE, blocks on slow readers and holds ~1019 connections,
-    so with EPMD_REFERENCE_MODE=1 these are skipped."""
-    def wrapper():
-        if REFERENCE_MODE:
-            raise et.Skip("epmd-c departs from the reference here "
-                          "(PROTOCOL.md 8.4); EPMD_REFERENCE_MODE=1")
-        fn()
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return et.test(wrapper)
-
-
-def _daemon(*args, **kw):
-    """epmd-c on 127.0.0.1 (and the implicit ::1), with the given options."""
-    return et.Daemon(et.EPMD_BIN, args=list(args), **kw)
+SLOW = et.SLOW
+# @epmdc tests pin fixes over the reference (PROTOCOL.md 8.4): the
+# reference crashes on EMFILE, blocks on slow readers and holds ~1019
+# connections, so with EPMD_REFERENCE_MODE=1 they are skipped.
 
 
 def _alive(d, what):
@@ -97,9 +80,9 @@ def test_2000_registrations_under_ulimit_1024_survive_emfile():
     about 1015 nodes register, the others are closed or wait in the
     listen backlog; none of the registered ones is harmed, and once some
     nodes leave, accepting resumes and new registrations succeed."""
-    al.raise_nofile(EMFILE_ATTEMPTS + EMFILE_NEW + 500)
-    with _daemon(preexec=al.nofile_preexec(EMFILE_LIMIT)) as d:
-        et.eq(al.proc_nofile(d.pid), EMFILE_LIMIT, "daemon RLIMIT_NOFILE")
+    et.raise_nofile(EMFILE_ATTEMPTS + EMFILE_NEW + 500)
+    with et.daemon(preexec=et.nofile_preexec(EMFILE_LIMIT)) as d:
+        et.eq(et.proc_nofile(d.pid), EMFILE_LIMIT, "daemon RLIMIT_NOFILE")
         nodes = [Node(f"em{i:04d}", 20000 + i, extra=b"e%d" % i)
                  for i in range(EMFILE_ATTEMPTS)]
         # While the table is full, the backlog drains only as fast as the
@@ -113,7 +96,7 @@ def test_2000_registrations_under_ulimit_1024_survive_emfile():
             by.setdefault(n.state, []).append(n)
         counts = {k: len(v) for k, v in by.items()}
         log(f"2000 attempts in {took:.1f}s: {counts}; daemon holds "
-            f"{al.proc_fds(d.pid)} fds")
+            f"{et.proc_fds(d.pid)} fds")
         ok = by.get("ok", [])
         et.check(900 <= len(ok) < EMFILE_LIMIT,
                  f"{len(ok)} registrations OK, want about 1000")
@@ -127,7 +110,7 @@ def test_2000_registrations_under_ulimit_1024_survive_emfile():
             et.check("descriptor limit" in d.stderr(), "refusal not logged")
         for n in ok:
             et.check(n.reply[0] == 0x76, f"reply {n.reply!r}")
-        listed = al.names_dict(d.port, timeout=5 * SLOW)
+        listed = et.names_dict(d.port, timeout=5 * SLOW)
         et.eq(set(listed), {n.name for n in ok}, "NAMES while full")
         # A registration socket is never what the daemon closes to get
         # descriptors back.
@@ -146,7 +129,7 @@ def test_2000_registrations_under_ulimit_1024_survive_emfile():
 
         def settled():
             try:
-                return al.names_dict(d.port, timeout=2 * SLOW) == \
+                return et.names_dict(d.port, timeout=2 * SLOW) == \
                     {n.name: n.port for n in staying}
             except (OSError, AssertionError):
                 return False
@@ -175,12 +158,12 @@ BURST = 3 * BURST_FREE
 
 def _fill_to(d, free, prefix):
     """Register nodes until the daemon has `free` descriptors left."""
-    count = EMFILE_LIMIT - al.proc_fds(d.pid) - free
+    count = EMFILE_LIMIT - et.proc_fds(d.pid) - free
     nodes = [Node(f"{prefix}{i:04d}", 30000 + i) for i in range(count)]
     al.register_many(d.port, nodes, settle=3.0 * SLOW, deadline=60.0)
     bad = [n.state for n in nodes if n.state != "ok"]
     et.check(not bad, f"{len(bad)} of {count} registrations failed")
-    et.eq(EMFILE_LIMIT - al.proc_fds(d.pid), free, "free descriptors")
+    et.eq(EMFILE_LIMIT - et.proc_fds(d.pid), free, "free descriptors")
     return nodes
 
 
@@ -226,8 +209,8 @@ def test_burst_of_lookups_at_the_descriptor_limit_is_served():
     lookup is answered, none is closed unanswered. That holds too when
     the clients write their request a moment after connecting (200 ms:
     they are not idle peers to shed)."""
-    al.raise_nofile(EMFILE_LIMIT + BURST + 500)
-    with _daemon(preexec=al.nofile_preexec(EMFILE_LIMIT)) as d:
+    et.raise_nofile(EMFILE_LIMIT + BURST + 500)
+    with et.daemon(preexec=et.nofile_preexec(EMFILE_LIMIT)) as d:
         nodes = _fill_to(d, BURST_FREE, "full")
         target = nodes[7]
         lost = []
@@ -257,9 +240,9 @@ def test_half_open_connections_at_the_descriptor_limit_are_shed():
     1024, 1500 of them, from loopback: no per-peer cap) are what the
     daemon closes to serve others: lookups still get answered, and the
     registered nodes are untouched."""
-    al.raise_nofile(HALF_AT_LIMIT + 500)
-    with _daemon("-packet_timeout", "60",
-                 preexec=al.nofile_preexec(EMFILE_LIMIT)) as d:
+    et.raise_nofile(HALF_AT_LIMIT + 500)
+    with et.daemon("-packet_timeout", "60",
+                 preexec=et.nofile_preexec(EMFILE_LIMIT)) as d:
         keep = _stable_nodes(d, 5, "held")
         idle = [socket.create_connection(("127.0.0.1", d.port), timeout=5)
                 for _ in range(HALF_AT_LIMIT)]
@@ -269,7 +252,7 @@ def test_half_open_connections_at_the_descriptor_limit_are_shed():
             for i in range(20):
                 n = keep[i % len(keep)]
                 t = time.monotonic()
-                r = al.lookup(d.port, n.name, timeout=15 * SLOW)
+                r = al.lookup_or_none(d.port, n.name, timeout=15 * SLOW)
                 slowest = max(slowest, time.monotonic() - t)
                 et.eq(r, n.expected_port2(), f"lookup {i} at the limit")
             shed = len(al.closed_socks(idle))
@@ -308,8 +291,8 @@ def test_3000_half_open_connections_do_not_stop_lookups():
     """Half-open and partial connections cost nothing but their own slot:
     lookups from other sockets keep being answered, and the idle ones are
     closed once silent for packet_timeout + 1 seconds (PROTOCOL 8.4)."""
-    al.raise_nofile(HALF_OPEN + 1000)
-    with _daemon("-packet_timeout", str(HALF_TIMEOUT)) as d:
+    et.raise_nofile(HALF_OPEN + 1000)
+    with et.daemon("-packet_timeout", str(HALF_TIMEOUT)) as d:
         keep = _stable_nodes(d)
         found = {n.name: n.expected_port2() for n in keep}
         # Long enough to span the ~3.5 s the half-open connections live.
@@ -332,9 +315,9 @@ def test_3000_half_open_connections_do_not_stop_lookups():
                 sel.register(s, selectors.EVENT_READ)
             opened = time.monotonic() - t0
             _alive(d, "with 3000 half-open connections")
-            et.eventually(lambda: al.proc_fds(d.pid) >= HALF_OPEN,
+            et.eventually(lambda: et.proc_fds(d.pid) >= HALF_OPEN,
                           2.0 * SLOW, 0.02)
-            fds = al.proc_fds(d.pid)
+            fds = et.proc_fds(d.pid)
             log(f"{HALF_OPEN} half-open connections in {opened:.1f}s; "
                 f"daemon holds {fds} fds")
             et.check(fds >= HALF_OPEN, f"daemon holds only {fds} fds")
@@ -400,7 +383,7 @@ CODES = [120, 122, 110, 100, 107, 115, 97, 112, 89, 0, 255, 119, 121, 118]
 GARBAGE_KINDS = ["random", "random", "frame", "frame", "frame", "oversize",
                  "partial", "trailing", "alive2", "duplicate", "stop", "kill",
                  "lookup"]
-if not REFERENCE_MODE:
+if not et.REFERENCE_MODE:
     # The reference unregisters the live node when this reply fails
     # (PROTOCOL 1.4 quirk, fixed by epmd-c: 8.4).
     GARBAGE_KINDS.append("duplicate_rst")
@@ -459,7 +442,7 @@ def _check_garbage_reply(kind, data, problems):
         problems.append((kind, data[:16]))
     elif kind == "trailing" and data:
         problems.append((kind, data[:16]))
-    elif kind == "lookup" and data not in (b"", al.PORT2_NOTFOUND):
+    elif kind == "lookup" and data not in (b"", et.PORT2_NOTFOUND):
         problems.append((kind, data[:16]))
 
 
@@ -474,8 +457,8 @@ def test_garbage_flood_leaves_registry_unchanged():
         random.randrange(1, 1 << 30)
     log(f"garbage seed {seed} (EPMD_ABUSE_SEED={seed} replays it)")
     rnd = random.Random(seed)
-    al.raise_nofile(GARBAGE_BATCH + GARBAGE_HOLD + 500)
-    with _daemon("-packet_timeout", "60") as d:
+    et.raise_nofile(GARBAGE_BATCH + GARBAGE_HOLD + 500)
+    with et.daemon("-packet_timeout", "60") as d:
         keep = _stable_nodes(d, 20, "solid")
         duration = 60.0 * SLOW
         worker = al.LookupWorker(d.port, {n.name: n.expected_port2()
@@ -560,7 +543,7 @@ def test_garbage_flood_leaves_registry_unchanged():
         _alive(d, "after the flood")
 
         def settled():
-            return al.names_dict(d.port) == {n.name: n.port for n in keep}
+            return et.names_dict(d.port) == {n.name: n.port for n in keep}
         # Random ALIVE2s may have registered for a moment; they go with
         # their sockets.
         et.check(et.eventually(settled, 5 * SLOW, 0.1), "random "
@@ -600,11 +583,11 @@ def _stalled_round(d, nodes, size, base_fds):
     stalled = [_non_reader(d.port) for _ in range(NON_READERS)]
     t_stall = time.monotonic()
     try:
-        et.eventually(lambda: al.proc_fds(d.pid) == base_fds + NON_READERS,
+        et.eventually(lambda: et.proc_fds(d.pid) == base_fds + NON_READERS,
                       2.0, 0.02)
         time.sleep(0.3)
-        peak_rss = al.rss_kb(d.pid)
-        et.eq(al.proc_fds(d.pid), base_fds + NON_READERS,
+        peak_rss = et.rss_kb(d.pid)
+        et.eq(et.proc_fds(d.pid), base_fds + NON_READERS,
               "daemon descriptors with the stalled clients")
         # Others are served promptly meanwhile: lookups, and whole NAMES
         # replies read by clients that do read.
@@ -616,7 +599,7 @@ def _stalled_round(d, nodes, size, base_fds):
         slowest = 0.0
         for _ in range(5):
             t = time.monotonic()
-            et.eq(len(al.parse_names(et.names(d.port))[1]), BIG_NODES,
+            et.eq(len(et.parse_names(et.names(d.port))[1]), BIG_NODES,
                   "NAMES lines beside the stalled clients")
             slowest = max(slowest, time.monotonic() - t)
         st = worker.result()
@@ -627,11 +610,11 @@ def _stalled_round(d, nodes, size, base_fds):
             f"{slowest * 1000:.0f} ms")
         et.check(slowest < 2.0 * SLOW, f"NAMES took {slowest:.2f}s")
         # The stalled clients are closed: their descriptors go.
-        closed = et.eventually(lambda: al.proc_fds(d.pid) <= base_fds,
+        closed = et.eventually(lambda: et.proc_fds(d.pid) <= base_fds,
                                READER_TIMEOUT + 1 + 10 * SLOW, 0.05)
         gone = time.monotonic() - t_stall
         et.check(closed, f"stalled NAMES clients still open after "
-                 f"{gone:.1f}s ({al.proc_fds(d.pid)} fds, {base_fds} "
+                 f"{gone:.1f}s ({et.proc_fds(d.pid)} fds, {base_fds} "
                  "before)")
         et.check(gone >= READER_TIMEOUT + 1 - 0.2,
                  f"stalled clients closed after only {gone:.1f}s")
@@ -657,8 +640,8 @@ def test_names_client_that_never_reads_costs_only_its_connection():
     clients are closed by the packet timeout, and the memory goes back:
     a second identical round leaves RSS where the first left it (the
     first round grows the allocator's pools for good: not a leak)."""
-    al.raise_nofile(BIG_NODES + 1000)
-    with _daemon("-packet_timeout", str(READER_TIMEOUT)) as d:
+    et.raise_nofile(BIG_NODES + 1000)
+    with et.daemon("-packet_timeout", str(READER_TIMEOUT)) as d:
         nodes = [Node(("n%05d-" % i) + "q" * (BIG_NAME - 7), 10000 + i)
                  for i in range(BIG_NODES)]
         took = al.register_many(d.port, nodes, settle=5.0 * SLOW,
@@ -668,20 +651,20 @@ def test_names_client_that_never_reads_costs_only_its_connection():
         log(f"{BIG_NODES} nodes registered in {took:.1f}s")
         want = {n.name: n.port for n in nodes}
         full = et.names(d.port)
-        et.eq(dict(al.parse_names(full)[1]), want, "NAMES before")
+        et.eq(dict(et.parse_names(full)[1]), want, "NAMES before")
         size = len(full)
         et.check(size > 600000, f"NAMES is only {size} bytes")
-        base_fds = al.proc_fds(d.pid)
-        start_rss = al.rss_kb(d.pid)
+        base_fds = et.proc_fds(d.pid)
+        start_rss = et.rss_kb(d.pid)
         peak1, gone1 = _stalled_round(d, nodes, size, base_fds)
-        base_rss = al.rss_kb(d.pid)
+        base_rss = et.rss_kb(d.pid)
         peak2, gone2 = _stalled_round(d, nodes, size, base_fds)
-        end_rss = al.rss_kb(d.pid)
+        end_rss = et.rss_kb(d.pid)
         log(f"stalled clients closed after {gone1:.1f}s and {gone2:.1f}s; "
             f"daemon RSS {start_rss} kB at first, {peak1} kB with "
             f"{NON_READERS} stalled, {base_rss} kB after; second round "
             f"{peak2} kB with them, {end_rss} kB after")
-        if al.UNDER_ASAN:
+        if et.UNDER_ASAN:
             log("RSS release not checked under ASan (freed memory is "
                 "quarantined)")
         else:
@@ -697,8 +680,8 @@ def test_names_client_that_never_reads_costs_only_its_connection():
         _alive(d, "after the stalled clients")
         sample = random.Random(2).sample(nodes, 300)
         for n in sample:
-            et.eq(al.lookup(d.port, n.name), n.expected_port2(), "lookup")
-        et.eq(al.names_dict(d.port), want, "NAMES after")
+            et.eq(al.lookup_or_none(d.port, n.name), n.expected_port2(), "lookup")
+        et.eq(et.names_dict(d.port), want, "NAMES after")
         et.check(not al.closed_by_daemon(nodes), "registrations closed")
         al.fresh_checks(d.port, "slowreader")
         for n in nodes:
@@ -809,17 +792,17 @@ def _looker(ch, names, never, rnd, do_names):
             continue
         if rnd.random() < 0.2:
             name = rnd.choice(never)
-            r = al.lookup(ch.epmd_port, name, timeout=10)
+            r = al.lookup_or_none(ch.epmd_port, name, timeout=10)
             ch.count("never")
             if r is None:
                 ch.errors.append(f"lookup {name}: connection failed")
-            elif r != al.PORT2_NOTFOUND:
+            elif r != et.PORT2_NOTFOUND:
                 ch.wrong.append(f"never registered {name}: {r.hex()}")
             continue
         cn = rnd.choice(names)
         host = "::1" if rnd.random() < 0.3 else "127.0.0.1"
         e0, known0, port0 = cn.snapshot()
-        r = al.lookup(ch.epmd_port, cn.name, timeout=10, host=host)
+        r = al.lookup_or_none(ch.epmd_port, cn.name, timeout=10, host=host)
         e1, _, _ = cn.snapshot()
         ch.count("lookups")
         if r is None:
@@ -827,16 +810,16 @@ def _looker(ch, names, never, rnd, do_names):
             continue
         if known0 and e0 == e1:
             ch.count("checked")
-            if r != al.port2_found(cn.name, port0):
+            if r != et.port2(cn.name, port0):
                 ch.wrong.append(f"{cn.name} at {port0}: {r.hex()}")
-        elif r != al.PORT2_NOTFOUND:
+        elif r != et.PORT2_NOTFOUND:
             # In transition: either answer, but never a port that is not
             # one of this name's.
             with cn.lock:
                 ports = set(cn.ports)
             port = struct.unpack(">H", r[2:4])[0] if len(r) >= 4 else None
             if r[:2] != b"\x77\x00" or port not in ports or \
-                    r != al.port2_found(cn.name, port):
+                    r != et.port2(cn.name, port):
                 ch.wrong.append(f"{cn.name} in transition: {r.hex()}")
 
 
@@ -845,7 +828,7 @@ def _names_check(ch, names, never):
     and nothing that was never registered."""
     before = {cn.name: cn.snapshot() for cn in names}
     try:
-        got = al.names_dict(ch.epmd_port, timeout=10)
+        got = et.names_dict(ch.epmd_port, timeout=10)
     except (OSError, AssertionError) as e:
         ch.errors.append(f"NAMES: {e!r}")
         return
@@ -867,8 +850,8 @@ def test_churning_registrations_never_give_a_wrong_answer():
     while 4 threads look names up: a name known registered at that moment
     is found with its exact port, a name never registered gets 77 01,
     NAMES agrees, and no request fails."""
-    al.raise_nofile(2000)
-    with _daemon() as d:
+    et.raise_nofile(2000)
+    with et.daemon() as d:
         keep = _stable_nodes(d, 3, "steady")
         ch = Churn(d.port, time.monotonic() + CHURN_SECONDS)
         groups = [[ChurnName(f"churn{c}-{i}") for i in range(
@@ -913,7 +896,7 @@ def test_churning_registrations_never_give_a_wrong_answer():
         al.fresh_checks(d.port, "churn")
         for n in keep:
             n.close()
-        et.check(et.eventually(lambda: al.names_dict(d.port) == {}, 5 * SLOW),
+        et.check(et.eventually(lambda: et.names_dict(d.port) == {}, 5 * SLOW),
                  "nodes left registered after every socket closed")
 
 
@@ -978,7 +961,7 @@ def test_client_stopped_mid_request_is_served_after_sigcont():
     """A client stopped with SIGSTOP halfway through a request holds only
     its own connection: others are served meanwhile, and after SIGCONT
     within the packet timeout it finishes and gets its answer."""
-    with _daemon("-packet_timeout", str(STOP_TIMEOUT)) as d:
+    with et.daemon("-packet_timeout", str(STOP_TIMEOUT)) as d:
         keep = _stable_nodes(d, 3, "live")
         found = {n.name: n.expected_port2() for n in keep}
         target = keep[1]
@@ -1000,7 +983,7 @@ def test_client_stopped_mid_request_is_served_after_sigcont():
                 res = c.result()
                 got = res["reply"]
                 if kind == "names":
-                    hdr, lines = al.parse_names(got)
+                    hdr, lines = et.parse_names(got)
                     et.eq(hdr, d.port, "NAMES header after SIGCONT")
                     # The paused ALIVE2 client resumed at the same time.
                     got_names = dict(lines)
@@ -1019,8 +1002,8 @@ def test_client_stopped_mid_request_is_served_after_sigcont():
             for _, c, _ in clients:
                 c.kill()
         _alive(d, "after the stopped clients")
-        et.check(et.eventually(lambda: al.lookup(d.port, "paused") ==
-                               al.PORT2_NOTFOUND, 5), "paused node stayed")
+        et.check(et.eventually(lambda: al.lookup_or_none(d.port, "paused") ==
+                               et.PORT2_NOTFOUND, 5), "paused node stayed")
         al.verify_registry(d.port, keep, "after SIGCONT")
         al.fresh_checks(d.port, "sigcont")
         for n in keep:
@@ -1032,10 +1015,10 @@ def test_client_stopped_past_packet_timeout_gets_eof_after_sigcont():
     """Stopped for longer than the packet timeout: the daemon closes the
     connection on its own (never stalling for it), so after SIGCONT the
     client gets EOF and no reply, while everyone else was served."""
-    with _daemon("-packet_timeout", str(STOP_TIMEOUT)) as d:
+    with et.daemon("-packet_timeout", str(STOP_TIMEOUT)) as d:
         keep = _stable_nodes(d, 3, "live")
         found = {n.name: n.expected_port2() for n in keep}
-        before = al.proc_fds(d.pid)
+        before = et.proc_fds(d.pid)
         clients = [HalfwayClient(d.port, et.frame(b"z" + keep[0].name), 3),
                    HalfwayClient(d.port, et.frame(et.alive2_body(
                        "late", port=7778)), 2, 6),
@@ -1044,20 +1027,20 @@ def test_client_stopped_past_packet_timeout_gets_eof_after_sigcont():
             t0 = time.monotonic()
             for c in clients:
                 c.stop()
-            et.eventually(lambda: al.proc_fds(d.pid) == before +
+            et.eventually(lambda: et.proc_fds(d.pid) == before +
                           len(clients), 2.0, 0.02)
-            et.eq(al.proc_fds(d.pid), before + len(clients),
+            et.eq(et.proc_fds(d.pid), before + len(clients),
                   "daemon descriptors with the stopped clients")
             _serve_while(d, 2.0, found, "lookups while clients are stopped")
             # The daemon lets them go at packet_timeout + 1 on its own.
-            et.check(et.eventually(lambda: al.proc_fds(d.pid) == before,
+            et.check(et.eventually(lambda: et.proc_fds(d.pid) == before,
                                    STOP_TIMEOUT + 1 + 5 * SLOW, 0.05),
                      "stopped clients' connections never closed")
             gone = time.monotonic() - t0
             log(f"stopped clients' connections closed after {gone:.1f}s")
             # epmd-c: silent for packet_timeout + 1 s (8.4); the reference
             # counts whole seconds, so it may close up to 1 s earlier.
-            earliest = STOP_TIMEOUT + (0 if REFERENCE_MODE else 1) - 0.5
+            earliest = STOP_TIMEOUT + (0 if et.REFERENCE_MODE else 1) - 0.5
             et.check(gone >= earliest, f"closed after only {gone:.1f}s")
             time.sleep(0.5)
             for c in clients:
@@ -1069,7 +1052,7 @@ def test_client_stopped_past_packet_timeout_gets_eof_after_sigcont():
             for c in clients:
                 c.kill()
         _alive(d, "after the stopped clients")
-        et.eq(al.lookup(d.port, "late"), al.PORT2_NOTFOUND, "late node")
+        et.eq(al.lookup_or_none(d.port, "late"), et.PORT2_NOTFOUND, "late node")
         al.verify_registry(d.port, keep, "after SIGCONT")
         al.fresh_checks(d.port, "sigstop-late")
         for n in keep:

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 import epmdtest as et  # noqa: E402
-from epmdtest import Skip, check, eq, eventually, test  # noqa: E402
+from epmdtest import check, eq, eventually, test  # noqa: E402
 
 CANNOT_CONNECT = b"epmd: Cannot connect to local epmd\n"
 NO_RESPONSE = b"epmd: no response from local epmd\n"
@@ -39,10 +39,8 @@ USAGE_FIRST = b"usage: epmd [-d|-debug] [DbgExtra...] [-address List]"
 
 def need_binaries():
     """Skip unless both clients can be run."""
-    if not os.access(et.EPMD_BIN, os.X_OK):
-        raise Skip(f"EPMD_BIN {et.EPMD_BIN} is not executable")
-    if not os.access(et.REF_EPMD, os.X_OK):
-        raise Skip(f"REF_EPMD {et.REF_EPMD} is not executable")
+    et.need_binary(et.EPMD_BIN, "EPMD_BIN")
+    et.need_binary(et.REF_EPMD, "REF_EPMD")
 
 
 def both(args, env=None):

@@ -18,8 +18,7 @@ from epmdtest import Daemon, Skip, check, eq, frame, test  # noqa: E402
 
 
 def epmdc_only():
-    if os.environ.get("EPMD_REFERENCE_MODE") == "1":
-        raise Skip("epmd-c behaviour")
+    et.epmdc_only("epmd-c behaviour")
 
 
 @test

@@ -44,9 +44,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import epmdtest as et  # noqa: E402
+from epmdtest import SMILE, raw_alive2  # noqa: E402
 from epmdtest import frame as F  # noqa: E402
 from scripts import (Alive, Cli, Dribble, Dump, Exit,  # noqa: E402
                      FakePorts, Gone, Lookup, Names, Open, Probe, Read, Reg, Req, Runner,
@@ -59,13 +59,6 @@ def A(name, **kw):
     return F(et.alive2_body(name, **kw))
 
 
-def raw_alive2(nlen_field, rest):
-    """An ALIVE2 body with a forged Nlen, followed by rest (as a frame)."""
-    return F(bytes([120, 0x13, 0x89, 77, 0, 0, 6, 0, 5])
-             + nlen_field.to_bytes(2, "big") + rest)
-
-
-SMILE = "\U0001F600"          # 4 bytes in UTF-8
 MAXFRAME_ALIVE2 = et.alive2_body(SMILE * 255, extra=b"e" * 1020)
 
 # --------------------------------------------------------------------------

@@ -244,41 +244,16 @@ class Remote:
 
 # ------------------------------------------------------------------ scenario
 
+def reference_mode():
+    """True when the binary under test is the OTP epmd itself."""
+    return et.REFERENCE_MODE or same_file(et.EPMD_BIN, et.REF_EPMD)
+
+
 def same_file(a, b):
     try:
         return os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def reference_mode():
-    """True when the binary under test is the OTP epmd itself."""
-    return (os.environ.get("EPMD_REFERENCE_MODE") == "1"
-            or same_file(et.EPMD_BIN, et.REF_EPMD))
-
-
-def need_binary(binary, what):
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        raise et.Skip(f"{what} not found at {binary}")
-
-
-def port2_resp(port, name, extra, high=6, low=5):
-    """The full PORT2_RESP for a registered node."""
-    n = name.encode()
-    return (struct.pack(">BBHBBHHH", 119, 0, port, 77, 0, high, low, len(n))
-            + n + struct.pack(">H", len(extra)) + extra)
-
-
-def register_node(port, name, host="127.0.0.1", node_port=5001, extra=b""):
-    """Register name with its own node port (epmdtest.register cannot set
-    one: its port argument is the daemon's). Returns (socket, reply)."""
-    s = et.connect(port, host)
-    s.sendall(et.frame(et.alive2_body(name, port=node_port, extra=extra)))
-    return s, et.read_exact(s, 6)
-
-
-def dump(port, host="127.0.0.1"):
-    return et.request(port, et.frame(b"d"), host)
 
 
 class Scenario:
@@ -296,8 +271,8 @@ class Scenario:
             self.d = et.Daemon(self.binary, address=HOST_ADDR,
                                args=self.args)
             for name, port, host, extra in NODES:
-                s, reply = register_node(self.d.port, name, host, port,
-                                         extra)
+                s, reply = et.register(self.d.port, name, host, port=port,
+                                       extra=extra)
                 self.socks[name] = s
                 et.eq(reply[:2], b"\x76\x00", f"register {name} from {host}")
             self.remote = Remote(self.ns, self.d)
@@ -331,7 +306,7 @@ class Scenario:
         return {
             "names": et.names(self.port),
             "names6": et.names(self.port, "::1"),
-            "dump": dump(self.port),
+            "dump": et.dump(self.port),
             "lookups": {n: et.port_please(self.port, n)
                         for n, _p, _h, _e in NODES},
         }
@@ -346,7 +321,7 @@ class Scenario:
         for key in ("names", "names6", "dump", "lookups"):
             et.eq(after[key], self.before[key], f"loopback {key} after")
         for name, port, _host, extra in NODES:
-            et.eq(after["lookups"][name], port2_resp(port, name, extra),
+            et.eq(after["lookups"][name], et.port2(name, port, extra=extra),
                   f"lookup {name}")
             et.check(not et.is_closed(self.socks[name], 0.05),
                      f"registration socket of {name} was closed")
@@ -383,8 +358,8 @@ def check_queries_answered(binary):
             et.check(r["closed"], "daemon did not close after the reply")
         got = [bytes.fromhex(r["reply"]) for r in res]
         (an, ap, _ah, ax), (bn, bp, _bh, bx) = NODES
-        et.eq(got[0], port2_resp(ap, an, ax), "remote PORT_PLEASE2 alpha")
-        et.eq(got[1], port2_resp(bp, bn, bx), "remote PORT_PLEASE2 beta")
+        et.eq(got[0], et.port2(an, ap, extra=ax), "remote PORT_PLEASE2 alpha")
+        et.eq(got[1], et.port2(bn, bp, extra=bx), "remote PORT_PLEASE2 beta")
         et.eq(got[2], b"\x77\x01", "remote PORT_PLEASE2 unknown")
         et.eq(got[3][:4], struct.pack(">I", sc.port), "remote NAMES header")
         et.eq(got[3], sc.before["names"], "remote NAMES vs loopback NAMES")
@@ -438,7 +413,7 @@ def check_flood(binary):
     with Scenario(binary, ["-relaxed_command_check"]) as sc:
         stop = threading.Event()
         local = {"ok": 0, "bad": [], "max": 0.0}
-        want = port2_resp(NODES[0][1], NODES[0][0], NODES[0][3])
+        want = et.port2(NODES[0][0], NODES[0][1], extra=NODES[0][3])
 
         def lookups():
             for _ in range(100000):
@@ -506,26 +481,26 @@ def check_per_peer_cap(binary):
         for i in range(20):
             t0 = time.monotonic()
             host = "127.0.0.1" if i % 2 else "::1"
-            et.eq(et.port_please(sc.port, an, host), port2_resp(ap, an, ax),
+            et.eq(et.lookup(sc.port, an, host), et.port2(an, ap, extra=ax),
                   f"loopback lookup {i} under the cap")
             slowest = max(slowest, time.monotonic() - t0)
         et.check(slowest < 1.0, f"slowest loopback lookup {slowest:.2f}s")
         et.eq(et.names(sc.port), sc.before["names"], "loopback NAMES")
-        s3, reply = register_node(sc.port, "gamma", node_port=5003)
+        s3, reply = et.register(sc.port, "gamma", port=5003)
         try:
             et.eq(reply[:2], b"\x76\x00", "loopback register under the cap")
         finally:
             s3.close()
         # A fresh remote lookup: served (under the cap) or refused.
         fresh = sc.remote.requests(et.frame(b"zalpha"))[0]
-        et.check(fresh["reply"] in ("", port2_resp(ap, an, ax).hex()),
+        et.check(fresh["reply"] in ("", et.port2(an, ap, extra=ax).hex()),
                  f"fresh remote lookup while capped: {fresh}")
         et.check(fresh["closed"], "fresh remote lookup left open")
         st = sc.remote.call("status", wait=0.3)
         et.check(st["open"] <= CAP, f"{st['open']} open after the lookup")
         # Let go; the peer's slots free up and it is served again.
         sc.remote.call("release")
-        want = port2_resp(ap, an, ax).hex()
+        want = et.port2(an, ap, extra=ax).hex()
 
         def served():
             res = sc.remote.requests(et.frame(b"zalpha"), timeout=2.0)[0]
@@ -588,12 +563,12 @@ def check_own_address_rule(binary):
 # -------------------------------------------------------------------- tests
 
 def _dut():
-    need_binary(et.EPMD_BIN, "daemon under test")
+    et.need_binary(et.EPMD_BIN, "daemon under test")
     return et.EPMD_BIN
 
 
 def _ref():
-    need_binary(et.REF_EPMD, "reference epmd")
+    et.need_binary(et.REF_EPMD, "reference epmd")
     return et.REF_EPMD
 
 

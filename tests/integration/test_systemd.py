@@ -66,14 +66,9 @@ def need_daemon():
         raise AssertionError(f"no daemon binary at {et.EPMD_BIN}")
 
 
-def reference_mode():
-    """The reference epmd has no NAMES-port, dual-stack or STOPPING fixes."""
-    return os.environ.get("EPMD_REFERENCE_MODE") == "1"
-
-
 def epmd_c_only():
-    if reference_mode():
-        raise et.Skip("epmd-c behaviour (PROTOCOL 8.4), not the reference's")
+    """The reference epmd has no NAMES-port, dual-stack or STOPPING fixes."""
+    et.epmdc_only("epmd-c behaviour (PROTOCOL 8.4), not the reference's")
 
 
 class NotifySink:
@@ -211,7 +206,7 @@ class Activated(et.Daemon):
 def stop_cleanly(d):
     """SIGTERM; epmd-c exits 0 (PROTOCOL 8.4), the reference dies of it."""
     rc = d.stop()
-    if not reference_mode():
+    if not et.REFERENCE_MODE:
         et.eq(rc, 0, "exit status after SIGTERM")
 
 
@@ -265,7 +260,7 @@ def test_one_ipv4_socket_serves_register_lookup_names():
             et.eq(pp[:4], b"\x77\x00\x13\x89", "PORT2_RESP")
             et.eq(et.port_please(port, "nothere"), b"\x77\x01", "unknown")
             n = et.names(port)
-            if not reference_mode():
+            if not et.REFERENCE_MODE:
                 et.eq(names_header(n), port, "NAMES header")
             et.eq(n[4:], b"name sdfour at port 5001\n", "NAMES body")
         et.check(d.alive(), f"daemon died: {d.stderr()}")
@@ -317,7 +312,7 @@ def test_names_header_is_the_reached_port_even_when_config_names_it_mod_65536():
     # ERL_EPMD_PORT above 65535 names the same 16-bit port. OTP puts the
     # configured value in the header (PROTOCOL 1.8); epmd-c reports the port
     # the client reached (8.4), which is what erl compares against.
-    if os.environ.get("EPMD_REFERENCE_MODE") == "1":
+    if et.REFERENCE_MODE:
         raise et.Skip("epmd-c behaviour (PROTOCOL.md 8.4)")
     with Activated([f"127.0.0.1:{port}"],
                    env={"ERL_EPMD_PORT": str(port + 65536)}) as d:
@@ -474,7 +469,7 @@ def test_several_sockets_all_serve():
             for host, port in (("127.0.0.1", p1), ("::1", p2),
                                ("127.0.0.2", p3)):
                 n = et.names(port, host)
-                if not reference_mode():
+                if not et.REFERENCE_MODE:
                     et.eq(names_header(n), port, f"NAMES header {host}")
                 et.eq(n[4:], want, f"NAMES body via {host}:{port}")
                 et.eq(et.port_please(port, "sevtwo", host)[:4],
@@ -505,7 +500,7 @@ def test_sixteen_sockets_are_accepted():
         for port in (ports[0], ports[7], ports[15]):
             n = et.names(port)
             et.check(len(n) == 4, f"NAMES on {port}: {n!r}")
-            if not reference_mode():
+            if not et.REFERENCE_MODE:
                 et.eq(names_header(n), port, f"NAMES header on {port}")
         et.check(p.poll() is None, "daemon died")
     finally:
@@ -513,7 +508,7 @@ def test_sixteen_sockets_are_accepted():
             p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=5)
         p.stdout.close()
-    if not reference_mode():
+    if not et.REFERENCE_MODE:
         et.eq(rc, 0, "exit status after SIGTERM")
 
 
@@ -528,7 +523,7 @@ def test_seventeen_sockets_are_refused():
                 raise AssertionError("daemon runs with 17 sockets")
             err = d.stderr()
         et.eq(rc, 1, "exit status")
-        if reference_mode():
+        if et.REFERENCE_MODE:
             time.sleep(0.3)
             texts = sink.texts()
         else:
@@ -543,7 +538,7 @@ def test_seventeen_sockets_are_refused():
 @et.test
 def test_unix_socket_is_refused_as_not_tcp():
     need_daemon()
-    if reference_mode():
+    if et.REFERENCE_MODE:
         raise et.Skip("epmd-c behaviour: only TCP sockets are taken")
     path = os.path.join(tempfile.mkdtemp(prefix="epmdc-unix-"), "s")
     with Activated([f"unix:{path}"], via="launcher") as d:
@@ -559,7 +554,7 @@ def test_unix_socket_is_refused_as_not_tcp():
 @et.test
 def test_daemon_flag_with_systemd_is_refused():
     need_daemon()
-    if reference_mode():
+    if et.REFERENCE_MODE:
         raise et.Skip("epmd-c behaviour: -daemon would orphan the sockets")
     with Activated(["127.0.0.1:0"], via="launcher",
                    args=("-daemon",)) as d:
@@ -903,7 +898,7 @@ def test_erlang_node_registers_through_activated_daemon():
                   "PORT2_RESP")
             # erl's own names/0 accepts the header only if it equals its
             # epmd port (PROTOCOL 6, 8.4).
-            if not reference_mode():
+            if not et.REFERENCE_MODE:
                 r = subprocess.run(
                     [ERL, "-noshell", "-start_epmd", "false", "-eval",
                      'io:format("~p~n", [net_adm:names()]), halt().'],

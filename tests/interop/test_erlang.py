@@ -31,29 +31,16 @@ FILE_SECONDS = 170          # later tests are skipped once this is used up
 FILE_START = time.monotonic()
 
 
-class TestTimeout(Exception):
-    """Raised by SIGALRM when a test overruns PER_TEST_SECONDS."""
-
-
-def _alarm(signum, frame):
-    raise TestTimeout(f"test took longer than {PER_TEST_SECONDS}s")
-
-
 def erltest(fn):
-    """@test with a time limit; nodes are killed by the with-blocks as the
-    TestTimeout unwinds."""
+    """@test with a PER_TEST_SECONDS time limit (nodes are killed by the
+    with-blocks as epmdtest's Timeout unwinds), skipped once the file's
+    budget is used up."""
     @functools.wraps(fn)
     def wrapper():
         if time.monotonic() - FILE_START > FILE_SECONDS:
             raise epmdtest.Skip(f"the file's {FILE_SECONDS}s budget is used up")
-        old = signal.signal(signal.SIGALRM, _alarm)
-        signal.alarm(PER_TEST_SECONDS)
-        try:
-            fn()
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
-    return test(wrapper)
+        fn()
+    return test(wrapper, timeout=PER_TEST_SECONDS)
 
 
 def require_tools():

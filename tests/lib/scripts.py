@@ -20,8 +20,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epmdtest as et  # noqa: E402
 
 # What the transcripts mask, and why. Nothing else is masked.

@@ -1,11 +1,11 @@
-"""Helpers for test_abuse.py: many sockets at once, replies checked exactly.
+"""Load helpers: many sockets at once, replies checked exactly (test_abuse.py).
 
 Also runnable as a small separate client process, so that a measuring client
 does not share the test's interpreter lock, or so that it can be stopped with
 SIGSTOP:
 
-    abuse_lib.py lookups CONFIG_JSON   lookup loop; prints one JSON result line
-    abuse_lib.py halfway PORT HEX N [LEN]
+    load.py lookups CONFIG_JSON   lookup loop; prints one JSON result line
+    load.py halfway PORT HEX N [LEN]
                                        sends the first N bytes of HEX, prints
                                        "half", waits for a line on stdin, sends
                                        the rest and prints the reply (LEN bytes
@@ -15,7 +15,6 @@ SIGSTOP:
 import json
 import os
 import random
-import resource
 import select
 import selectors
 import signal
@@ -25,14 +24,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epmdtest as et  # noqa: E402
 
 HERE = os.path.abspath(__file__)
-UNDER_ASAN = os.environ.get("EPMD_UNDER_ASAN") == "1"
-# Sanitizer builds are two to three times slower: stretch the time bounds.
-SLOW = 3.0 if UNDER_ASAN else 1.0
 
 
 def log(msg):
@@ -41,99 +36,12 @@ def log(msg):
     sys.stderr.flush()
 
 
-# ------------------------------------------------------------------ limits
-
-def raise_nofile(want):
-    """Raise this process's RLIMIT_NOFILE soft limit to at least want."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= want:
-        return soft
-    # Up to the hard limit (an infinite one cannot be a soft limit).
-    new = want if hard == resource.RLIM_INFINITY else hard
-    if new < want:
-        raise et.Skip(f"RLIMIT_NOFILE hard limit {hard} < {want}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return new
-
-
-def nofile_preexec(n):
-    """A preexec_fn pinning the child's RLIMIT_NOFILE, soft and hard, at n."""
-    def preexec():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
-    return preexec
-
-
-def proc_nofile(pid):
-    """The soft 'Max open files' limit of a process, from /proc."""
-    with open(f"/proc/{pid}/limits") as f:
-        for line in f:
-            if line.startswith("Max open files"):
-                return int(line.split()[3])
-    return None
-
-
-def proc_fds(pid):
-    """How many descriptors a process holds."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kb(pid):
-    """Resident set size of a process in kB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 # ------------------------------------------------------------------ wire
 
-def port2_found(name, port, node_type=77, proto=0, high=6, low=5, extra=b""):
-    """The exact PORT2_RESP for a registered node."""
-    if isinstance(name, str):
-        name = name.encode()
-    return (struct.pack(">BBHBBHHH", 119, 0, port, node_type, proto, high,
-                        low, len(name)) + name +
-            struct.pack(">H", len(extra)) + extra)
-
-
-PORT2_NOTFOUND = b"\x77\x01"
-
-
-def parse_names(data):
-    """A NAMES reply as (header port, [(name bytes, port)]); raises if bad."""
-    if len(data) < 4:
-        raise AssertionError(f"NAMES reply too short: {data[:40]!r}")
-    hdr = struct.unpack(">I", data[:4])[0]
-    out = []
-    body = data[4:]
-    if body and not body.endswith(b"\n"):
-        raise AssertionError(f"NAMES reply truncated: ...{body[-60:]!r}")
-    for line in body.split(b"\n")[:-1] if body else []:
-        if not line.startswith(b"name ") or b" at port " not in line:
-            raise AssertionError(f"bad NAMES line {line[:80]!r}")
-        name, port = line[5:].rsplit(b" at port ", 1)
-        out.append((name, int(port)))
-    return hdr, out
-
-
-def names_dict(port, timeout=10.0):
-    """The NAMES listing as {name bytes: port}; raises on duplicates."""
-    data = et.request(port, et.frame(b"n"), timeout=timeout)
-    hdr, lines = parse_names(data)
-    et.eq(hdr, port, "NAMES header port")
-    d = dict(lines)
-    et.check(len(d) == len(lines), "NAMES lists a name twice")
-    return d
-
-
-def lookup(port, name, timeout=5.0, host="127.0.0.1"):
+def lookup_or_none(port, name, timeout=5.0, host="127.0.0.1"):
     """Raw PORT2_RESP for name, or None when the connection failed."""
-    if isinstance(name, str):
-        name = name.encode()
     try:
-        return et.request(port, et.frame(b"z" + name), host=host,
-                          timeout=timeout)
+        return et.lookup(port, name, host=host, timeout=timeout)
     except OSError:
         return None
 
@@ -172,7 +80,7 @@ class Node:
         return 6 if self.high >= 6 else 4
 
     def expected_port2(self):
-        return port2_found(self.name, self.port, self.node_type, 0, self.high,
+        return et.port2(self.name, self.port, self.node_type, 0, self.high,
                            self.low, self.extra)
 
     def close(self, reset=False):
@@ -258,7 +166,7 @@ def verify_registry(epmd_port, nodes, what=""):
     """NAMES lists exactly nodes, each lookup returns its exact reply, and
     no registration socket was closed by the daemon."""
     want = {n.name: n.port for n in nodes}
-    got = names_dict(epmd_port)
+    got = et.names_dict(epmd_port)
     if got != want:
         missing = [k[:40] for k in want if k not in got][:5]
         extra = [k[:40] for k in got if k not in want][:5]
@@ -268,7 +176,7 @@ def verify_registry(epmd_port, nodes, what=""):
             f"missing {missing}, unexpected {extra}, wrong port {wrong}")
     bad = []
     for n in nodes:
-        r = lookup(epmd_port, n.name)
+        r = lookup_or_none(epmd_port, n.name)
         if r != n.expected_port2():
             bad.append((n.name[:40], r[:20] if r else r))
     et.check(not bad, f"{what}: {len(bad)} wrong lookups, e.g. {bad[:3]}")
@@ -280,7 +188,7 @@ def verify_registry(epmd_port, nodes, what=""):
 def fresh_checks(epmd_port, tag):
     """A never-registered name gets 77 01; a new node registers, is found
     and goes away when its socket closes."""
-    et.eq(lookup(epmd_port, f"never-{tag}"), PORT2_NOTFOUND,
+    et.eq(lookup_or_none(epmd_port, f"never-{tag}"), et.PORT2_NOTFOUND,
           "lookup of a never registered name")
     n = Node(f"fresh-{tag}", 4242, extra=b"fresh")
     n.sock, n.reply = et.register(epmd_port, n.name, port=n.port,
@@ -288,11 +196,12 @@ def fresh_checks(epmd_port, tag):
     try:
         et.check(len(n.reply) == 6 and n.reply[:2] == b"\x76\x00",
                  f"fresh registration reply {n.reply!r}")
-        et.eq(lookup(epmd_port, n.name), n.expected_port2(), "fresh lookup")
+        et.eq(lookup_or_none(epmd_port, n.name), n.expected_port2(),
+              "fresh lookup")
     finally:
         n.close()
-    et.check(et.eventually(lambda: lookup(epmd_port, n.name) ==
-                           PORT2_NOTFOUND, 5.0),
+    et.check(et.eventually(lambda: lookup_or_none(epmd_port, n.name) ==
+                           et.PORT2_NOTFOUND, 5.0),
              "fresh node still registered after its socket closed")
 
 
@@ -309,7 +218,7 @@ def lookup_loop(port, found, missing, duration, max_count, names_every=0,
     rnd = random.Random(port)
     items = [(k.encode() if isinstance(k, str) else k, bytes.fromhex(v))
              for k, v in found.items()]
-    items += [(m.encode() if isinstance(m, str) else m, PORT2_NOTFOUND)
+    items += [(m.encode() if isinstance(m, str) else m, et.PORT2_NOTFOUND)
               for m in missing]
     lat, wrong, errors, count = [], [], [], 0
     end = time.monotonic() + duration
@@ -319,7 +228,7 @@ def lookup_loop(port, found, missing, duration, max_count, names_every=0,
         try:
             if names_every and count % names_every == 0:
                 data = et.request(port, et.frame(b"n"), timeout=10)
-                _, lines = parse_names(data)
+                _, lines = et.parse_names(data)
                 got = {k.decode("latin-1"): v for k, v in lines}
                 if names_want is not None and got != names_want:
                     wrong.append(f"NAMES {sorted(got)[:3]}...")
