@@ -72,7 +72,7 @@ EMFILE_CLOSE = 500
 EMFILE_NEW = 400
 
 
-@epmdc
+@epmdc(timeout=120)
 def test_2000_registrations_under_ulimit_1024_survive_emfile():
     """PROTOCOL 3 "crash quirk" and 8.4: out of descriptors is survived.
 
@@ -446,7 +446,7 @@ def _check_garbage_reply(kind, data, problems):
         problems.append((kind, data[:16]))
 
 
-@et.test
+@et.test(timeout=180)
 def test_garbage_flood_leaves_registry_unchanged():
     """3000 connections of random bytes, random bodies behind valid
     headers, oversize headers, partial frames, random and legacy codes,
@@ -844,7 +844,7 @@ def _names_check(ch, names, never):
             ch.wrong.append(f"NAMES lists never registered {name}")
 
 
-@et.test
+@et.test(timeout=120)
 def test_churning_registrations_never_give_a_wrong_answer():
     """Registrations and unregistrations churn (4 threads, 100 names)
     while 4 threads look names up: a name known registered at that moment

@@ -2,7 +2,7 @@
 """Differential byte tests: the real OTP epmd and the daemon under test.
 
 Both daemons run side by side on two free loopback ports with the same flags.
-Every script (a scripted conversation, see scripts.py) is played against each
+Every script (a scripted conversation, see tests/lib/scripts.py) is played against each
 of them at once, and the two transcripts must be equal byte for byte.
 
 Masked in the transcripts, and nothing else (scripts.MASKS has the details):
@@ -20,7 +20,7 @@ Masked in the transcripts, and nothing else (scripts.MASKS has the details):
   * reset versus orderly EOF on a close: both are recorded as 'closed'.
 
 Left out of the comparison on purpose (PROTOCOL.md 8.4, tested as epmd-c
-behaviour in test_protocol.py):
+behaviour in test_proto_*.py):
   * whether the connection of a failed registration (duplicate name, bad
     UTF-8, too long a name or extra) stays open after the error reply: the
     scripts read the error reply's bytes and never probe the connection;
@@ -33,9 +33,12 @@ behaviour in test_protocol.py):
   * which creation a brand-new name gets after an eviction from a full
     old/unused list: not scripted.
 
-Environment: EPMD_BIN (the daemon under test), REF_EPMD (the reference),
-FAKEPEER_SO (the shim for the non-local-peer scripts; those print a skip line
-without it).
+The non-local-peer scripts (group "remote") run both daemons in a pair of
+network namespaces (tests/lib/netns.py) and play their remote=True steps
+from a genuinely remote peer at 198.51.100.2 / 2001:db8::2; without root or
+ip(8) they print a skip line.
+
+Environment: EPMD_BIN (the daemon under test), REF_EPMD (the reference).
 """
 
 import contextlib
@@ -46,11 +49,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 import epmdtest as et  # noqa: E402
+import netns  # noqa: E402
 from epmdtest import SMILE, raw_alive2  # noqa: E402
 from epmdtest import frame as F  # noqa: E402
 from scripts import (Alive, Cli, Dribble, Dump, Exit,  # noqa: E402
-                     FakePorts, Gone, Lookup, Names, Open, Probe, Read, Reg, Req, Runner,
-                     Send, Shut, Start, Unreg, Wait, compare, fakepeer_so,
+                     Gone, Lookup, Names, Open, Probe, Read, Reg, Req,
+                     Runner, Send, Shut, Start, Unreg, Wait, compare,
                      play_pair)
 
 
@@ -332,33 +336,33 @@ FRESH_RELAXED = [
         Reg(1, "kn3", port=5072), Cli("-kill"), Read(1), Exit()]),
 ]
 
-FAKE = [
+REMOTE = [
     ("nonlocal_names_answered", [
-        Reg(1, "localnode", port=8000), Names(fake=True)]),
+        Reg(1, "localnode", port=8000), Names(remote=True)]),
     ("nonlocal_port2_answered", [
-        Reg(1, "localnode", port=8000), Lookup("localnode", fake=True),
-        Lookup("nothere", fake=True)]),
+        Reg(1, "localnode", port=8000), Lookup("localnode", remote=True),
+        Lookup("nothere", remote=True)]),
     ("nonlocal_alive2_closed_nothing_registered", [
-        Req(A("remote", port=8001), fake=True), Names(),
+        Req(A("remote", port=8001), remote=True), Names(),
         Lookup("remote")]),
     ("nonlocal_dump_closed", [Reg(1, "localnode", port=8000),
-                              Req(F(b"d"), fake=True)]),
+                              Req(F(b"d"), remote=True)]),
     ("nonlocal_kill_closed_daemon_alive", [
-        Reg(1, "localnode", port=8000), Req(F(b"k"), fake=True), Alive(),
+        Reg(1, "localnode", port=8000), Req(F(b"k"), remote=True), Alive(),
         Names()]),
     ("nonlocal_stop_closed_node_kept", [
-        Reg(1, "keep", port=8002), Req(F(b"skeep"), fake=True),
+        Reg(1, "keep", port=8002), Req(F(b"skeep"), remote=True),
         Probe(1, 0.3), Names()]),
     ("nonlocal_v6_alive2_and_kill_closed", [
-        Req(A("remote6"), host="::1", fake=True, k="x"),
-        Req(F(b"k"), host="::1", fake=True, k="k"), Alive(), Names()]),
+        Req(A("remote6"), host="::1", remote=True, k="x"),
+        Req(F(b"k"), host="::1", remote=True, k="k"), Alive(), Names()]),
     ("nonlocal_v6_names_and_port2_answered", [
         Reg(1, "six", host="::1", port=8003),
-        Names(host="::1", fake=True),
-        Lookup("six", host="::1", fake=True)]),
+        Names(host="::1", remote=True),
+        Lookup("six", host="::1", remote=True)]),
     ("nonlocal_bad_frames_still_closed", [
-        Req(b"\x00\x00", fake=True), Req(F(b"n") + b"x", fake=True),
-        Req(F(b"z"), fake=True)]),
+        Req(b"\x00\x00", remote=True), Req(F(b"n") + b"x", remote=True),
+        Req(F(b"z"), remote=True)]),
 ]
 
 TIMEOUT = [
@@ -419,10 +423,10 @@ ADDR_LIST = [
 
 
 class Group:
-    def __init__(self, name, scripts, args=(), env=None, fake=False,
+    def __init__(self, name, scripts, args=(), env=None, remote=False,
                  fresh=False, nodaemon=False, address="127.0.0.1"):
         self.name, self.scripts, self.args = name, scripts, list(args)
-        self.env, self.fake, self.fresh = env, fake, fresh
+        self.env, self.remote, self.fresh = env, remote, fresh
         self.nodaemon, self.address = nodaemon, address
 
 
@@ -463,7 +467,8 @@ GROUPS = [
     Group("fresh", FRESH_PLAIN, fresh=True),
     Group("fresh_relaxed", FRESH_RELAXED, args=["-relaxed_command_check"],
           fresh=True),
-    Group("fake", FAKE, args=["-relaxed_command_check"], fake=True),
+    Group("remote", REMOTE, args=["-relaxed_command_check"], remote=True,
+          address=netns.ADDRESSES),
     Group("timeout", TIMEOUT, args=["-packet_timeout", "1"]),
     Group("nodaemon", NODAEMON, nodaemon=True),
     Group("addr2", ADDR2, address="127.0.0.2"),
@@ -472,9 +477,6 @@ GROUPS = [
 
 # --------------------------------------------------------------------------
 # Running
-
-FAKE_PORTS = FakePorts()
-
 
 class _NoDaemon:
     """Stands in for a daemon in the no-daemon group."""
@@ -490,15 +492,19 @@ def _start_pair(stack, g):
         return (Runner(_NoDaemon(), et.REF_EPMD, port=et.free_port()),
                 Runner(_NoDaemon(), et.EPMD_BIN, port=et.free_port()))
     env = dict(g.env or {})
-    fake = None
-    if g.fake:
-        env.update(FAKE_PORTS.env())
-        fake = FAKE_PORTS
+    if g.remote:
+        ns = netns.shared()
+        stack.enter_context(netns.entered(ns))
     ref = stack.enter_context(et.Daemon(et.REF_EPMD, args=g.args, env=env,
                                         address=g.address))
     dut = stack.enter_context(et.Daemon(et.EPMD_BIN, args=g.args, env=env,
                                         address=g.address))
-    return Runner(ref, et.REF_EPMD, fake), Runner(dut, et.EPMD_BIN, fake)
+    if not g.remote:
+        return Runner(ref, et.REF_EPMD), Runner(dut, et.EPMD_BIN)
+    return (Runner(ref, et.REF_EPMD,
+                   stack.enter_context(netns.Remote(ns, ref))),
+            Runner(dut, et.EPMD_BIN,
+                   stack.enter_context(netns.Remote(ns, dut))))
 
 
 class _Shared:
@@ -544,9 +550,6 @@ def _compare(name, ref, dut, script):
 def _make_test(g, name, script):
     def fn():
         _check_binaries()
-        if g.fake and fakepeer_so() is None:
-            raise et.Skip("fakepeer shim missing; build it as "
-                          "build/fakepeer.so or set FAKEPEER_SO")
         if g.fresh:
             with contextlib.ExitStack() as stack:
                 ref, dut = _start_pair(stack, g)

@@ -8,6 +8,7 @@ Tests marked @epmdc pin deliberate departures from the reference
 can run against the real epmd (EPMD_BIN=/usr/bin/epmd).
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -19,24 +20,20 @@ import epmdtest as et  # noqa: E402
 from epmdtest import (alive2_body, check, daemon, eq, frame, hdr, is_closed,
                       line, listed, lookup, names, port2, read_until_close,
                       register_ok, test)  # noqa: E402
-from scripts import FakePorts, fakepeer_so  # noqa: E402
-
-FAKE = FakePorts()
-
-
-def fake_daemon(*args):
-    """A daemon under the fakepeer shim (chosen source ports look remote)."""
-    if fakepeer_so() is None:
-        raise et.Skip("fakepeer shim missing; build build/fakepeer.so or set "
-                      "FAKEPEER_SO")
-    return daemon(*args, env=FAKE.env())
+import netns  # noqa: E402
+from netns import HOST_ADDR6  # noqa: E402
 
 
-def fake_req(d, data, host="127.0.0.1"):
-    """Like request, from a source port that the shim reports as remote."""
-    with FAKE.connect(d.port, host) as s:
-        s.sendall(data)
-        return read_until_close(s)
+@contextlib.contextmanager
+def remote_daemon(*args):
+    """(daemon, remote peer): the daemon under test in this file's network
+    namespace pair, reachable from the peer at 198.51.100.1 and
+    2001:db8::1 (and from loopback as usual), for the duration of a test."""
+    ns = netns.shared()
+    with netns.entered(ns), \
+            daemon(*args, address=netns.ADDRESSES) as d, \
+            netns.Remote(ns, d) as peer:
+        yield d, peer
 
 
 # --------------------------------------------------------------------------
@@ -63,43 +60,44 @@ def test_source_127_0_0_2_is_local():
 
 
 # --------------------------------------------------------------------------
-# Non-local peers (2.2), simulated with the fakepeer shim
+# Non-local peers (2.2): a genuinely remote peer in a network namespace
 
 @test
 def test_nonlocal_v4_names_answered():
-    with fake_daemon("-relaxed_command_check") as d:
+    with remote_daemon("-relaxed_command_check") as (d, peer):
         s, _ = register_ok(d, "localnode", port=8000)
-        eq(fake_req(d, frame(b"n")), hdr(d) + line("localnode", 8000), "NAMES")
+        eq(peer.request(frame(b"n")), hdr(d) + line("localnode", 8000),
+           "NAMES")
         s.close()
 
 
 @test
 def test_nonlocal_v4_port_please2_answered():
-    with fake_daemon("-relaxed_command_check") as d:
+    with remote_daemon("-relaxed_command_check") as (d, peer):
         s, _ = register_ok(d, "localnode", port=8000)
-        eq(fake_req(d, frame(b"zlocalnode")), port2("localnode", 8000),
+        eq(peer.request(frame(b"zlocalnode")), port2("localnode", 8000),
            "PORT2")
-        eq(fake_req(d, frame(b"znothere")), b"\x77\x01", "PORT2 unknown")
+        eq(peer.request(frame(b"znothere")), b"\x77\x01", "PORT2 unknown")
         s.close()
 
 
 @test
 def test_nonlocal_v4_alive2_closed_silently_nothing_registered():
-    with fake_daemon("-relaxed_command_check") as d:
-        eq(fake_req(d, frame(alive2_body("remote"))), b"", "ALIVE2")
+    with remote_daemon("-relaxed_command_check") as (d, peer):
+        eq(peer.request(frame(alive2_body("remote"))), b"", "ALIVE2")
         eq(names(d), hdr(d), "registry untouched")
 
 
 @test
 def test_nonlocal_v4_dump_closed_silently():
-    with fake_daemon("-relaxed_command_check") as d:
-        eq(fake_req(d, frame(b"d")), b"", "DUMP")
+    with remote_daemon("-relaxed_command_check") as (d, peer):
+        eq(peer.request(frame(b"d")), b"", "DUMP")
 
 
 @test
 def test_nonlocal_v4_kill_closed_silently_daemon_keeps_running():
-    with fake_daemon("-relaxed_command_check") as d:
-        eq(fake_req(d, frame(b"k")), b"", "KILL")
+    with remote_daemon("-relaxed_command_check") as (d, peer):
+        eq(peer.request(frame(b"k")), b"", "KILL")
         time.sleep(0.2)
         check(d.alive(), "daemon exited")
         eq(names(d), hdr(d), "NAMES still served")
@@ -107,9 +105,9 @@ def test_nonlocal_v4_kill_closed_silently_daemon_keeps_running():
 
 @test
 def test_nonlocal_v4_stop_closed_silently_node_kept():
-    with fake_daemon("-relaxed_command_check") as d:
+    with remote_daemon("-relaxed_command_check") as (d, peer):
         s, _ = register_ok(d, "keep", port=8002)
-        eq(fake_req(d, frame(b"skeep")), b"", "STOP")
+        eq(peer.request(frame(b"skeep")), b"", "STOP")
         check(not is_closed(s, 0.3), "node connection closed")
         check(listed(d, "keep", 8002), "node lost")
         s.close()
@@ -117,11 +115,11 @@ def test_nonlocal_v4_stop_closed_silently_node_kept():
 
 @test
 def test_nonlocal_v6_alive2_kill_stop_dump_closed_silently():
-    with fake_daemon("-relaxed_command_check") as d:
+    with remote_daemon("-relaxed_command_check") as (d, peer):
         s, _ = register_ok(d, "six", host="::1", port=8003)
         for data in (frame(alive2_body("remote6")), frame(b"k"),
                      frame(b"ssix"), frame(b"d")):
-            eq(fake_req(d, data, "::1"), b"", f"v6 {data[2:3]!r}")
+            eq(peer.request(data, HOST_ADDR6), b"", f"v6 {data[2:3]!r}")
         time.sleep(0.2)
         check(d.alive(), "daemon exited")
         check(not is_closed(s, 0.2), "node connection closed")
@@ -131,11 +129,12 @@ def test_nonlocal_v6_alive2_kill_stop_dump_closed_silently():
 
 @test
 def test_nonlocal_v6_names_and_port_please2_answered():
-    with fake_daemon("-relaxed_command_check") as d:
+    with remote_daemon("-relaxed_command_check") as (d, peer):
         s, _ = register_ok(d, "six", host="::1", port=8003)
-        eq(fake_req(d, frame(b"n"), "::1"), hdr(d) + line("six", 8003),
+        eq(peer.request(frame(b"n"), HOST_ADDR6), hdr(d) + line("six", 8003),
            "NAMES")
-        eq(fake_req(d, frame(b"zsix"), "::1"), port2("six", 8003), "PORT2")
+        eq(peer.request(frame(b"zsix"), HOST_ADDR6), port2("six", 8003),
+           "PORT2")
         s.close()
 
 

@@ -9,43 +9,29 @@ Each test builds two private network namespaces joined by a veth pair:
     the daemon, the local clients         remote_client.py
 
 The daemon runs with -address 198.51.100.1 (so it also listens on the
-implicit 127.0.0.1 and ::1). This test process enters the host namespace
-with setns() for the duration of a test, so the daemon, epmdtest's helpers
-and the "local" clients all live there; the remote peer runs under
-`ip netns exec` in the peer namespace and talks JSON on its stdin/stdout.
-Nothing is added to the machine's own namespace, so parallel runs cannot
-collide, and no packet leaves the two namespaces. Both are deleted in a
-finally block.
+implicit 127.0.0.1 and ::1). The namespaces, the veth and the remote peer
+are tests/lib/netns.py's (see there); each test makes its own pair and
+deletes it in a finally block.
 
 Every scenario runs against the daemon under test ($EPMD_BIN, "_epmd_c")
 and the real OTP epmd ($REF_EPMD, "_reference"), except the per-peer cap,
 an epmd-c extension. Not root, or no namespaces: every test is skipped.
 """
 
-import ctypes
-import json
 import os
 import re
-import select
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import epmdtest as et  # noqa: E402
+from netns import HOST_ADDR, Netns, Remote, reap_stale  # noqa: E402
 
-HOST_ADDR = "198.51.100.1"
-PEER_ADDR = "198.51.100.2"
-CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "remote_client.py")
-CLONE_NEWNET = 0x40000000
 
 # The two local nodes every scenario registers from loopback.
 NODES = (
@@ -58,189 +44,6 @@ FLOOD_COUNT = 5000
 FLOOD_DEADLINE = 20.0
 CAP = 50
 CAP_IDLE = 200
-
-_seq = 0
-
-
-# ---------------------------------------------------------------- namespaces
-
-def _ip(*args, timeout=10):
-    """Run ip(8); returns (rc, combined output)."""
-    p = subprocess.run(["ip", *args], capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    return p.returncode, (p.stdout + p.stderr).strip()
-
-
-def _setns(fd):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-def reap_stale_namespaces():
-    """Delete namespaces this file left behind in a run that was killed
-    (SIGKILL skips finally): only our own name pattern, only when the
-    process that created them is gone."""
-    rc, out = _ip("netns", "list")
-    if rc != 0:
-        return
-    for line in out.splitlines():
-        m = re.match(r"(epmdc-(\d+)-\d+-[hp])\b", line.strip())
-        if not m or int(m.group(2)) == os.getpid():
-            continue
-        if not os.path.exists(f"/proc/{m.group(2)}"):
-            _ip("netns", "del", m.group(1))
-
-
-class Netns:
-    """Two namespaces and a veth between them; entering it moves this
-    process (its only thread) into the host namespace until exit."""
-
-    def __init__(self):
-        global _seq
-        _seq += 1
-        base = f"epmdc-{os.getpid()}-{_seq}"
-        self.host = base + "-h"
-        self.peer = base + "-p"
-        self.created = []
-        self.orig_fd = None
-
-    def _skip(self, what):
-        self._delete()
-        raise et.Skip(f"cannot create network namespaces: {what}")
-
-    def __enter__(self):
-        if os.geteuid() != 0:
-            raise et.Skip("cannot create network namespaces: not root")
-        if not shutil.which("ip"):
-            raise et.Skip("cannot create network namespaces: no ip(8)")
-        for ns in (self.host, self.peer):
-            rc, out = _ip("netns", "add", ns)
-            if rc != 0:
-                self._skip(f"ip netns add {ns}: {out}")
-            self.created.append(ns)
-        steps = [
-            ("-n", self.host, "link", "add", "vh", "type", "veth",
-             "peer", "name", "vr", "netns", self.peer),
-            ("-n", self.host, "addr", "add", HOST_ADDR + "/24", "dev", "vh"),
-            ("-n", self.peer, "addr", "add", PEER_ADDR + "/24", "dev", "vr"),
-            ("-n", self.host, "link", "set", "lo", "up"),
-            ("-n", self.peer, "link", "set", "lo", "up"),
-            ("-n", self.host, "link", "set", "vh", "up"),
-            ("-n", self.peer, "link", "set", "vr", "up"),
-        ]
-        for step in steps:
-            rc, out = _ip(*step)
-            if rc != 0:
-                self._skip(f"ip {' '.join(step)}: {out}")
-        try:
-            self.orig_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
-            fd = os.open(f"/run/netns/{self.host}", os.O_RDONLY)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            self._leave()
-            self._skip(str(e))
-        return self
-
-    def _leave(self):
-        if self.orig_fd is not None:
-            try:
-                _setns(self.orig_fd)
-            finally:
-                os.close(self.orig_fd)
-                self.orig_fd = None
-
-    def _delete(self):
-        # The veth goes with its namespace.
-        for ns in self.created:
-            rc, out = _ip("netns", "del", ns)
-            if rc != 0:
-                sys.stderr.write(f"warning: ip netns del {ns}: {out}\n")
-        self.created = []
-
-    def __exit__(self, *exc):
-        try:
-            self._leave()
-        finally:
-            self._delete()
-
-
-class Remote:
-    """remote_client.py running in the peer namespace."""
-
-    def __init__(self, ns, daemon):
-        self.port = daemon.port
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.peer, sys.executable, CLIENT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
-        self.buf = b""
-        self.call("reach", timeout=5)
-
-    def call(self, op, call_timeout=30.0, **args):
-        """Send one command; return its reply, or raise."""
-        cmd = {"op": op, "host": HOST_ADDR, "port": self.port, **args}
-        timeout = max(call_timeout, float(args.get("timeout", 0)))
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout + 5
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"remote {op}: no answer in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise AssertionError(
-                        f"remote client died: {self.stderr()}")
-                self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise AssertionError(f"remote {op}: {reply.get('error')}")
-        return reply
-
-    def requests(self, *items, timeout=2.0):
-        """One connection per item (bytes, or (bytes, half_close))."""
-        wire = []
-        for it in items:
-            data, shut = it if isinstance(it, tuple) else (it, False)
-            wire.append({"data": data.hex(), "shut": shut})
-        r = self.call("requests", items=wire, timeout=timeout,
-                      call_timeout=len(wire) * (2 * timeout + 1))
-        return r["results"]
-
-    def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(b'{"op": "quit"}\n')
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 # ------------------------------------------------------------------ scenario
 
@@ -603,6 +406,5 @@ if __name__ == "__main__":
     # A runner's SIGTERM unwinds through the finally blocks, so the
     # namespaces and daemons go away with us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if os.geteuid() == 0 and shutil.which("ip"):
-        reap_stale_namespaces()
+    reap_stale()
     et.run_tests()

@@ -32,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import epmdtest as et  # noqa: E402
+import netns  # noqa: E402
 
 SSA = shutil.which("systemd-socket-activate") or \
     "/usr/bin/systemd-socket-activate"
@@ -387,66 +388,32 @@ def test_dual_stack_socket_with_v6only_0():
         dual_stack_scenario(d, port)
 
 
-def fakepeer_so():
-    """The LD_PRELOAD shim that makes chosen source ports look remote."""
-    path = os.environ.get("FAKEPEER_SO") or os.path.join(et.ROOT, "build",
-                                                         "fakepeer.so")
-    return path if os.path.exists(path) else None
-
-
-def fake_remote_connect(port, lo, hi, host="127.0.0.1"):
-    """A connection from a source port in [lo, hi] (seen as remote)."""
-    last = None
-    for p in range(lo, hi + 1):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(5)
-        try:
-            s.bind((host, p))
-            s.connect((host, port))
-            return s
-        except OSError as e:
-            last = e
-            s.close()
-    raise RuntimeError(f"no usable fake source port: {last}")
-
-
 @et.test
 def test_dual_stack_socket_remote_peer_is_not_local():
-    so = fakepeer_so()
-    if so is None:
-        raise et.Skip("fakepeer shim missing (build/fakepeer.so)")
-    lo = 20000 + (os.getpid() % 100) * 100
-    hi = lo + 99
-    port = et.free_port()
-    env = {"LD_PRELOAD": so, "FAKEPEER_LO": str(lo), "FAKEPEER_HI": str(hi),
-           # An ASan build would refuse a preload that comes before it.
-           "ASAN_OPTIONS": ":".join(filter(None, [
-               os.environ.get("ASAN_OPTIONS"),
-               "verify_asan_link_order=0"]))}
-    with Activated([f"[::]:{port}/dual"], via="launcher", env=env) as d:
-        d.trigger(port)
-        s, reply = et.register(port, "dslocal", port=5301)
-        with s:
-            expect_registered(reply, "local node")
-            # An IPv4 peer that the shim moves off loopback: NAMES and
-            # PORT_PLEASE2 are answered, ALIVE2 and KILL closed silently.
-            with fake_remote_connect(port, lo, hi) as r:
-                r.sendall(et.frame(b"n"))
-                n = et.read_until_close(r)
-            et.eq(n[4:], b"name dslocal at port 5301\n", "remote NAMES")
-            with fake_remote_connect(port, lo, hi) as r:
-                r.sendall(et.frame(b"zdslocal"))
-                et.eq(et.read_until_close(r)[:4], b"\x77\x00\x14\xb5",
-                      "remote PORT_PLEASE2")
-            with fake_remote_connect(port, lo, hi) as r:
-                r.sendall(et.frame(et.alive2_body("dsremote")))
-                et.eq(et.read_until_close(r), b"", "remote ALIVE2")
-        et.check(et.eventually(lambda: et.names(port)[4:] == b""),
-                 "local node not unregistered")
-        with fake_remote_connect(port, lo, hi) as r:
-            r.sendall(et.frame(b"k"))
-            et.eq(et.read_until_close(r), b"", "remote KILL")
-        et.check(d.alive(), "a remote KILL stopped the daemon")
+    # The daemon in a network namespace pair (tests/lib/netns.py); the peer
+    # reaches the dual-stack socket over IPv4 from 198.51.100.2, which the
+    # daemon sees as ::ffff:198.51.100.2: not local.
+    with netns.Netns() as ns:
+        port = et.free_port()
+        with Activated([f"[::]:{port}/dual"], via="launcher") as d:
+            d.trigger(port)
+            with netns.Remote(ns, port) as peer:
+                s, reply = et.register(port, "dslocal", port=5301)
+                with s:
+                    expect_registered(reply, "local node")
+                    # NAMES and PORT_PLEASE2 are answered, ALIVE2 and KILL
+                    # closed silently.
+                    n = peer.request(et.frame(b"n"))
+                    et.eq(n[4:], b"name dslocal at port 5301\n",
+                          "remote NAMES")
+                    et.eq(peer.request(et.frame(b"zdslocal"))[:4],
+                          b"\x77\x00\x14\xb5", "remote PORT_PLEASE2")
+                    et.eq(peer.request(et.frame(et.alive2_body("dsremote"))),
+                          b"", "remote ALIVE2")
+                et.check(et.eventually(lambda: et.names(port)[4:] == b""),
+                         "local node not unregistered")
+                et.eq(peer.request(et.frame(b"k")), b"", "remote KILL")
+            et.check(d.alive(), "a remote KILL stopped the daemon")
 
 
 @et.test

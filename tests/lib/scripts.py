@@ -6,12 +6,12 @@ daemon and returns a transcript: one line per recorded outcome, with the
 values that legitimately differ between two daemons masked (see MASKS). Two
 transcripts of the same script, one per daemon, must be equal.
 
-Also here: the fakepeer shim helpers shared by test_protocol.py and
-test_diff.py.
+A step may run on a connection of a genuinely remote peer (remote=True):
+the Runner then drives a netns.RemoteSocket of its netns.Remote, and
+127.0.0.1 / ::1 mean the daemon's 198.51.100.1 / 2001:db8::1.
 """
 
 import os
-import random
 import re
 import socket
 import struct
@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epmdtest as et  # noqa: E402
+import netns  # noqa: E402
 
 # What the transcripts mask, and why. Nothing else is masked.
 MASKS = [
@@ -47,68 +48,12 @@ FRESH_AHEAD = 86400   # how far ahead of now+1 a first creation may run
 
 
 # --------------------------------------------------------------------------
-# fakepeer
-
-def fakepeer_so():
-    """Path of the fakepeer shim, or None if it has not been built."""
-    path = os.environ.get("FAKEPEER_SO") or os.path.join(et.ROOT, "build",
-                                                         "fakepeer.so")
-    return path if os.path.exists(path) else None
-
-
-class FakePorts:
-    """A range of source ports that the shim reports as remote peers.
-
-    The range sits below Linux's ephemeral range (32768+), so ordinary
-    clients and daemons never land in it by accident. Ports are handed out
-    in turn, so a port is not reused while its last connection may still be
-    in TIME_WAIT.
-    """
-
-    def __init__(self, size=1000):
-        base = random.Random().randrange(20000, 31000 - size, 100)
-        self.lo, self.hi = base, base + size - 1
-        self.next = self.lo
-        self.lock = threading.Lock()
-
-    def env(self):
-        """Environment for a daemon started under the shim."""
-        so = fakepeer_so()
-        if so is None:
-            raise et.Skip("fakepeer shim missing (build/fakepeer.so)")
-        # An ASan build insists on its runtime coming first in the library
-        # list; the shim only wraps getpeername(), so waive that check.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        asan = (asan + ":" if asan else "") + "verify_asan_link_order=0"
-        return {"LD_PRELOAD": so, "FAKEPEER_LO": str(self.lo),
-                "FAKEPEER_HI": str(self.hi), "ASAN_OPTIONS": asan}
-
-    def connect(self, port, host="127.0.0.1", timeout=STEP_TIMEOUT):
-        """A socket to host:port whose source port is in the fake range."""
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        last = None
-        for _ in range(self.hi - self.lo + 1):
-            with self.lock:
-                p = self.next
-                self.next = self.lo if p >= self.hi else p + 1
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            try:
-                s.bind((host, p))
-                s.connect((host, port))
-                return s
-            except OSError as e:
-                last = e
-                s.close()
-        raise RuntimeError(f"no usable fake source port: {last}")
-
-
-# --------------------------------------------------------------------------
 # Steps. k names a connection within the script; any hashable value works.
 
-def Open(k, host="127.0.0.1", source=None, fake=False):
-    """Connect k to the daemon, optionally from source or as a fake peer."""
-    return ("open", k, host, source, fake)
+def Open(k, host="127.0.0.1", source=None, remote=False):
+    """Connect k to the daemon, optionally from source or from the remote
+    peer."""
+    return ("open", k, host, source, remote)
 
 
 def Send(k, data):
@@ -179,9 +124,9 @@ def Exit(timeout=5):
 
 # Sugar ------------------------------------------------------------------
 
-def Req(data, host="127.0.0.1", source=None, fake=False, k="_req"):
+def Req(data, host="127.0.0.1", source=None, remote=False, k="_req"):
     """One request on a new connection; record the reply up to close."""
-    return [Open(k, host, source, fake), Send(k, data), Read(k), Close(k)]
+    return [Open(k, host, source, remote), Send(k, data), Read(k), Close(k)]
 
 
 def Names(**kw):
@@ -198,10 +143,10 @@ def Lookup(name, **kw):
     return Req(et.frame(b"z" + name), **kw)
 
 
-def Reg(k, name, host="127.0.0.1", source=None, fake=False, **kw):
+def Reg(k, name, host="127.0.0.1", source=None, remote=False, **kw):
     """Open k, send an ALIVE2 and read its fixed-size reply (k stays open)."""
     n = 6 if kw.get("high", 6) >= 6 else 4
-    return [Open(k, host, source, fake),
+    return [Open(k, host, source, remote),
             Send(k, et.frame(et.alive2_body(name, **kw))), Read(k, n)]
 
 
@@ -255,11 +200,11 @@ class _Conn:
 class Runner:
     """Plays scripts against one daemon, keeping creation history."""
 
-    def __init__(self, daemon, binary, fake=None, port=None):
+    def __init__(self, daemon, binary, remote=None, port=None):
         self.d = daemon
         self.port = port if port is not None else daemon.port
         self.binary = binary
-        self.fake = fake
+        self.remote = remote      # a netns.Remote for remote=True steps
         self.full = {}    # name -> last full (32-bit) creation, known/inferred
         self.short = {}   # name -> last 16-bit creation, when full unknown
 
@@ -319,6 +264,10 @@ class Runner:
 
     def _recv(self, c, n, timeout):
         """Read n bytes (all until close if n is None); (data, state)."""
+        if isinstance(c.sock, netns.RemoteSocket):
+            data, state = c.sock.read(n, timeout)
+            c.closed = c.closed or state == "closed"
+            return data, state
         deadline = time.monotonic() + timeout
         data = b""
         while n is None or len(data) < n:
@@ -368,11 +317,12 @@ class Runner:
     def _step(self, st, conns):
         kind = st[0]
         if kind == "open":
-            _, k, host, source, fake = st
+            _, k, host, source, remote = st
             if k in conns:
                 self._close(conns.pop(k))
-            if fake:
-                s = self.fake.connect(self.port, host)
+            if remote:
+                s = self.remote.connect(netns.HOST_ADDR6 if ":" in host
+                                        else netns.HOST_ADDR, STEP_TIMEOUT)
             else:
                 s = et.connect(self.port, host, STEP_TIMEOUT, source)
             conns[k] = _Conn(s)

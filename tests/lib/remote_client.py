@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The remote peer for test_remote.py. It runs inside the peer's network
+"""The remote peer of netns.Remote. It runs inside the peer's network
 namespace (ip netns exec NS python3 remote_client.py), so its connections
-reach the daemon from 198.51.100.2, a genuinely non-local address.
+reach the daemon from 198.51.100.2 or 2001:db8::2, genuinely non-local
+addresses.
 
 Protocol: one JSON object per line on stdin, one JSON object per line on
 stdout. Byte strings travel as hex. Every reply has "ok": true, or "ok":
@@ -25,6 +26,13 @@ false and "error". Commands:
       open count idle connections (send nothing) and keep them. Waits up to
       settle seconds for the number still open to drop to expect_max and
       stay there briefly. Returns "opened", "open", "closed", "unexpected".
+  {"op": "open", "host", "port", "timeout"}  connect; returns "k", a key.
+  {"op": "send", "k", "data"}  send; "error" is set if the send failed.
+  {"op": "shut", "k"}          shutdown(SHUT_WR).
+  {"op": "read", "k", "n", "timeout"}
+      n bytes (all until close if n is null) or what came within timeout:
+      "data" and "state" ("read", "open" or "closed").
+  {"op": "close", "k"}
   {"op": "status", "wait"}   recount the held connections.
   {"op": "release"}          close the held connections.
   {"op": "quit"}
@@ -33,7 +41,6 @@ Standard library only. Every loop is bounded in count and time.
 """
 
 import json
-import os
 import random
 import select
 import socket
@@ -42,6 +49,7 @@ import sys
 import time
 
 held = []		# [socket, open?] for "hold"
+conns = {}		# k -> socket, for open/send/read/close
 unexpected_bytes = 0	# data received on held (idle) connections
 
 
@@ -348,7 +356,63 @@ def op_release(cmd):
     return {"ok": True, "released": n}
 
 
-OPS = {"reach": op_reach, "requests": op_requests, "flood": op_flood,
+def op_open(cmd):
+    k = max(conns, default=0) + 1
+    conns[k] = connect(cmd["host"], cmd["port"], float(cmd.get("timeout", 5)))
+    return {"ok": True, "k": k}
+
+
+def op_send(cmd):
+    try:
+        conns[cmd["k"]].sendall(bytes.fromhex(cmd["data"]))
+    except OSError as e:
+        return {"ok": True, "error": str(e)}
+    return {"ok": True, "error": None}
+
+
+def op_shut(cmd):
+    conns[cmd["k"]].shutdown(socket.SHUT_WR)
+    return {"ok": True}
+
+
+def op_read(cmd):
+    s = conns[cmd["k"]]
+    n = cmd.get("n")
+    deadline = time.monotonic() + float(cmd.get("timeout", 5))
+    data = b""
+    state = "read"
+    for _ in range(100000):
+        if n is not None and len(data) >= n:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            state = "open"
+            break
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536 if n is None else n - len(data))
+        except socket.timeout:
+            state = "open"
+            break
+        except OSError:
+            state = "closed"
+            break
+        if not chunk:
+            state = "closed"
+            break
+        data += chunk
+    return {"ok": True, "data": data.hex(), "state": state}
+
+
+def op_close(cmd):
+    s = conns.pop(cmd["k"], None)
+    if s is not None:
+        s.close()
+    return {"ok": True}
+
+
+OPS = {"reach": op_reach, "open": op_open, "send": op_send, "shut": op_shut,
+       "read": op_read, "close": op_close, "requests": op_requests, "flood": op_flood,
        "hold": op_hold, "status": op_status, "release": op_release}
 
 
@@ -369,6 +433,8 @@ def main():
         if quit_now:
             break
     op_release({})
+    for s in conns.values():
+        s.close()
     return 0
 
 
