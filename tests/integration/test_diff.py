@@ -2,8 +2,9 @@
 """Differential byte tests: the real OTP epmd and the daemon under test.
 
 Both daemons run side by side on two free loopback ports with the same flags.
-Every script (a scripted conversation, see tests/lib/scripts.py) is played against each
-of them at once, and the two transcripts must be equal byte for byte.
+Every script (a scripted conversation, see tests/lib/scripts.py) is played
+against each of them at once, and the two transcripts must be equal byte for
+byte.
 
 Masked in the transcripts, and nothing else (scripts.MASKS has the details):
   * creation values in ALIVE2 replies: time-seeded, so each is replaced by
