@@ -42,9 +42,16 @@ $(BIN): $(OBJS)
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -MMD -MP $(LDFLAGS) -o $@ $< \
-	    $(LIB_OBJS) $(LIBS) $(CHECK_LIBS)
+# A unit binary: tests/unit/test_<module>.c, which exports unit_suite(),
+# linked with the one shared main (see tests/unit/check_main.c).
+$(BUILD)/check_main.o: tests/unit/check_main.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_%: tests/unit/test_%.c $(BUILD)/check_main.o $(LIB_OBJS) \
+    | $(BUILD)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -Itests/unit -MMD -MP \
+	    $(LDFLAGS) -o $@ $< $(BUILD)/check_main.o $(LIB_OBJS) $(LIBS) \
+	    $(CHECK_LIBS)
 
 -include $(wildcard $(BUILD)/*.d)
 

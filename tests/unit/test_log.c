@@ -10,6 +10,7 @@
 
 #include "introspect.h"
 #include "log.h"
+#include "unit.h"
 
 #define MAX_FIELDS	16
 
@@ -200,14 +201,13 @@ START_TEST(test_warn_appends_strerror_in_the_same_line)
 }
 END_TEST
 
-int
-main(void)
+/* The log suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("log");
 	TCase	*tc = tcase_create("journal");
 	TCase	*te = tcase_create("escape");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup_journal, teardown_journal);
 	tcase_add_test(tc, test_journal_registration_has_node_port_and_peer_fields);
@@ -223,9 +223,5 @@ main(void)
 	tcase_add_test(te, test_escape_truncates_within_buffer);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, te);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }

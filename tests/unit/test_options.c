@@ -12,6 +12,7 @@
 
 #include "epmd.h"
 #include "options.h"
+#include "unit.h"
 
 /* Parse "epmd" followed by the given arguments. */
 #define PARSE(o, ...)	parse_argv((o), (const char *[]){ "epmd", \
@@ -853,13 +854,12 @@ START_TEST(test_usage_mentions_every_flag)
 }
 END_TEST
 
-int
-main(void)
+/* The options suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("options");
 	TCase	*tc;
-	SRunner	*sr;
-	int	 failed;
 
 	tc = tcase_create("defaults_env");
 	tcase_add_checked_fixture(tc, clear_env, NULL);
@@ -953,9 +953,5 @@ main(void)
 	tcase_add_test(tc, test_usage_mentions_every_flag);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }

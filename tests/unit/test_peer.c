@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "peer.h"
+#include "unit.h"
 
 /* An IPv4 socket address. */
 static struct sockaddr_in
@@ -137,13 +138,12 @@ START_TEST(test_same_addr_ignores_ports_and_needs_same_family)
 }
 END_TEST
 
-int
-main(void)
+/* The peer suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("peer");
 	TCase	*tc = tcase_create("local");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_ipv4_loopback_range_is_local);
 	tcase_add_test(tc, test_ipv4_remote_is_not_local);
@@ -156,9 +156,5 @@ main(void)
 	tcase_add_test(tc, test_format_ipv4_and_ipv6_with_ports);
 	tcase_add_test(tc, test_same_addr_ignores_ports_and_needs_same_family);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }

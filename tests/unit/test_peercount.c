@@ -6,6 +6,7 @@
 
 #include "introspect.h"
 #include "peercount.h"
+#include "unit.h"
 
 /* An IPv4 address with the given last two octets. */
 static struct sockaddr_in
@@ -91,22 +92,17 @@ START_TEST(test_grows_past_many_addresses_and_empties)
 }
 END_TEST
 
-int
-main(void)
+/* The peercount suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("peercount");
 	TCase	*tc = tcase_create("count");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_counts_per_address_not_per_port);
 	tcase_add_test(tc, test_ipv4_and_mapped_ipv6_are_one_peer);
 	tcase_add_test(tc, test_remove_of_unknown_address_is_harmless);
 	tcase_add_test(tc, test_grows_past_many_addresses_and_empties);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }

@@ -13,6 +13,7 @@
 
 #include "epmd.h"
 #include "proto.h"
+#include "unit.h"
 
 /* Compare an encoded result with a byte array of known size. */
 #define ASSERT_BYTES(got, got_len, want) do {				\
@@ -1365,7 +1366,6 @@ START_TEST(test_strerror_names_every_error)
 }
 END_TEST
 
-/* Build the suite, one test case per section of the spec. */
 START_TEST(test_kill_replies_are_ok_and_no)
 {
 	uint8_t out[PROTO_KILL_RESP_LEN];
@@ -1392,8 +1392,9 @@ START_TEST(test_stop_replies_are_stopped_and_noexiststopped)
 }
 END_TEST
 
-static Suite *
-proto_suite(void)
+/* Build the suite, one test case per section of the spec. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("proto");
 	TCase	*tc;
@@ -1521,16 +1522,3 @@ proto_suite(void)
 	return s;
 }
 
-/* Run the proto suite; exit status is non-zero if any test failed. */
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(proto_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}

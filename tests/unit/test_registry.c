@@ -9,6 +9,7 @@
 #include "epmd.h"
 #include "introspect.h"
 #include "registry.h"
+#include "unit.h"
 
 #define NOW		1795269781u
 #define COLLECT_MAX	64
@@ -875,8 +876,8 @@ START_TEST(test_restore_counters_never_lower)
 END_TEST
 
 /* Every registry test in one suite. */
-static Suite *
-registry_suite(void)
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("registry");
 	TCase	*tc = tcase_create("core");
@@ -923,15 +924,3 @@ registry_suite(void)
 	return s;
 }
 
-/* Run the suite; exit non-zero if any test failed. */
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(registry_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}

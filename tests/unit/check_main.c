@@ -1,0 +1,39 @@
+/*
+ * The one main of every unit test binary.
+ *
+ * The Makefile's unit rule links each tests/unit/test_<module>.c with this
+ * file into $(BUILD)/test_<module>. A test file therefore defines no main;
+ * it includes "unit.h" and defines exactly one exported function,
+ *
+ *	Suite *
+ *	unit_suite(void)
+ *	{
+ *		Suite	*s = suite_create("<module>");
+ *		TCase	*tc = tcase_create("<case>");
+ *
+ *		tcase_add_test(tc, test_something);
+ *		suite_add_tcase(s, tc);
+ *		return s;
+ *	}
+ *
+ * with everything else in the file static. main runs that suite with
+ * CK_NORMAL output, whose summary line ("100%: Checks: N, Failures: 0,
+ * Errors: 0") tests/run counts, and exits non-zero if any test failed.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "unit.h"
+
+/* Run this binary's suite; exit status is non-zero if any test failed. */
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(unit_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
