@@ -10,8 +10,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from epmdtest import (ROOT, Daemon, Skip, check, eq, names, register,  # noqa: E402
-                      run, run_tests, test)
+from epmdtest import (ROOT, Daemon, check, eq, epmdc_only, names,  # noqa: E402
+                      register, run, run_tests, test)
 
 _nosd = {}
 
@@ -19,8 +19,7 @@ _nosd = {}
 def nosd_binary():
     """epmd-c built with make SYSTEMD=no into a scratch directory (once)."""
     if "bin" not in _nosd:
-        if os.environ.get("EPMD_REFERENCE_MODE") == "1":
-            raise Skip("a build test of epmd-c")
+        epmdc_only("a build test of epmd-c")
         out = tempfile.mkdtemp(prefix="epmdc-nosd-")
         p = subprocess.run(["make", "-s", "-C", ROOT, "SYSTEMD=no",
                             f"BUILD={out}", f"BIN={out}/epmd-c",
@@ -34,8 +33,7 @@ def nosd_binary():
 
 @test
 def test_plain_make_calls_no_package_manager():
-    if os.environ.get("EPMD_REFERENCE_MODE") == "1":
-        raise Skip("a build test of epmd-c")
+    epmdc_only("a build test of epmd-c")
     for target in ("all", "install"):
         p = subprocess.run(["make", "-n", "-B", "-C", ROOT, target,
                             "DESTDIR=/nonexistent"],
@@ -45,7 +43,7 @@ def test_plain_make_calls_no_package_manager():
             check(word not in p.stdout, f"make {target} would run {word}")
 
 
-@test
+@test(timeout=300)     # the first one builds
 def test_build_without_libsystemd_links_no_libsystemd():
     binary = nosd_binary()
     p = subprocess.run(["ldd", binary], capture_output=True, text=True)
@@ -53,7 +51,7 @@ def test_build_without_libsystemd_links_no_libsystemd():
     check("libevent_core" in p.stdout, p.stdout)
 
 
-@test
+@test(timeout=300)     # the first one builds
 def test_build_without_libsystemd_serves():
     with Daemon(binary=nosd_binary()) as d:
         s, reply = register(d.port, "plain")
@@ -62,7 +60,7 @@ def test_build_without_libsystemd_serves():
         s.close()
 
 
-@test
+@test(timeout=300)     # the first one builds
 def test_build_without_libsystemd_refuses_systemd_flag():
     rc, out, err = run([nosd_binary(), "-systemd"], timeout=10)
     eq(rc, 1, "exit status")

@@ -14,16 +14,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from epmdtest import (Daemon, Skip, alive2_body, check, eq, frame, names,  # noqa: E402
-                      port_please, read_exact, register, run_tests, test)
+from epmdtest import (Daemon, alive2_body, check, epmdc_only, eq,  # noqa: E402
+                      frame, names, port_please, read_exact, register,
+                      run_tests, test)
 
 CYCLES = 1000
 BUDGET = 60.0   # seconds for the whole loop, whatever the machine
-
-
-def epmdc_only():
-    if os.environ.get("EPMD_REFERENCE_MODE") == "1":
-        raise Skip("epmd-c improvement over the reference")
 
 
 def creation(reply):
