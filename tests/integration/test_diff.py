@@ -557,7 +557,13 @@ def _make_test(g, name, script):
                 _compare(name, ref, dut, script)
             return
         ref, dut = _Shared.get(g)
-        _compare(name, ref, dut, script)
+        try:
+            _compare(name, ref, dut, script)
+        except et.Timeout:
+            # The reference's runner thread may still be playing: stop the
+            # pair, so that it cannot touch the next script's daemons.
+            _Shared.close()
+            raise
     fn.__name__ = "test_diff_" + name
     return fn
 

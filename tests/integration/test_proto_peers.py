@@ -8,6 +8,7 @@ Tests marked @epmdc pin deliberate departures from the reference
 can run against the real epmd (EPMD_BIN=/usr/bin/epmd).
 """
 
+import atexit
 import contextlib
 import os
 import sys
@@ -24,16 +25,22 @@ import netns  # noqa: E402
 from netns import HOST_ADDR6  # noqa: E402
 
 
+_peer = []      # the file's one remote peer, started on first use
+
+
 @contextlib.contextmanager
 def remote_daemon(*args):
     """(daemon, remote peer): the daemon under test in this file's network
     namespace pair, reachable from the peer at 198.51.100.1 and
     2001:db8::1 (and from loopback as usual), for the duration of a test."""
     ns = netns.shared()
-    with netns.entered(ns), \
-            daemon(*args, address=netns.ADDRESSES) as d, \
-            netns.Remote(ns, d) as peer:
-        yield d, peer
+    with netns.entered(ns), daemon(*args, address=netns.ADDRESSES) as d:
+        if _peer and _peer[0].proc.poll() is None:
+            _peer[0].aim(d)
+        else:
+            _peer[:] = [netns.Remote(ns, d)]
+            atexit.register(_peer[0].close)
+        yield d, _peer[0]
 
 
 # --------------------------------------------------------------------------

@@ -209,13 +209,17 @@ class Remote:
     (or port) in the host namespace."""
 
     def __init__(self, ns, daemon, host=HOST_ADDR):
-        self.port = daemon if isinstance(daemon, int) else daemon.port
         self.host = host
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns.peer, sys.executable, CLIENT],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
         self.buf = b""
+        self.aim(daemon)
+
+    def aim(self, daemon):
+        """Talk to daemon (or port) from now on, once it is reachable."""
+        self.port = daemon if isinstance(daemon, int) else daemon.port
         self.call("reach", timeout=5)
 
     def call(self, op, call_timeout=30.0, **args):
