@@ -129,7 +129,8 @@ def _on_alarm(signum, frame):
 
 
 def _run_one(fn):
-    """Run one test under its time limit; returns (kind, detail)."""
+    """Run one test under its time limit; returns (kind, detail, traceback
+    text)."""
     limit = time_limit(fn)
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
@@ -139,16 +140,15 @@ def _run_one(fn):
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except Skip as e:
-        return "skip", str(e)
+        return "skip", str(e), ""
     except Timeout:
-        traceback.print_exc()
-        return "timeout", f"timed out after {limit:g} s"
+        return "timeout", f"timed out after {limit:g} s", \
+            traceback.format_exc()
     except Exception:
-        traceback.print_exc()
-        return "fail", ""
+        return "fail", "", traceback.format_exc()
     finally:
         signal.signal(signal.SIGALRM, old)
-    return "ok", ""
+    return "ok", "", ""
 
 
 def run_tests():
@@ -161,9 +161,9 @@ def run_tests():
             continue
         start = time.monotonic()
         try:
-            kind, detail = _run_one(fn)
-        except Timeout:     # the alarm fired during cleanup after a failure
-            kind, detail = "timeout", "timed out in cleanup"
+            kind, detail, tb = _run_one(fn)
+        except Timeout:     # the alarm fired just as the test ended
+            kind, detail, tb = "timeout", "timed out in cleanup", ""
         took = time.monotonic() - start
         if kind == "skip":
             print(f"skip - {name}: {detail}", flush=True)
@@ -173,7 +173,7 @@ def run_tests():
             failed += 1
             print(f"not ok - {name}" + (f": {detail}" if detail else ""),
                   flush=True)
-            sys.stderr.write(f"--- {name} failed after {took:.1f}s\n")
+            sys.stderr.write(f"--- {name} failed after {took:.1f}s\n{tb}")
         sys.stderr.write(f"# {name}: {took:.1f} s\n")
         sys.stderr.flush()
     sys.exit(1 if failed else 0)
