@@ -234,23 +234,10 @@ def erl_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def parse_names_reply(raw):
-    """A raw NAMES reply → (header port, [(name, port), ...]) in wire order."""
-    if len(raw) < 4:
-        raise AssertionError(f"short NAMES reply {raw!r}")
-    hdr = int.from_bytes(raw[:4], "big", signed=True)
-    entries = []
-    for line in raw[4:].decode("utf-8", "replace").splitlines():
-        m = re.fullmatch(r"name (.*) at port (\d+)", line)
-        if not m:
-            raise AssertionError(f"odd NAMES line {line!r} in {raw!r}")
-        entries.append((m.group(1), int(m.group(2))))
-    return hdr, entries
-
-
 def daemon_names(port, host="127.0.0.1"):
     """{name: port} as the daemon reports it right now."""
-    return dict(parse_names_reply(epmdtest.names(port, host))[1])
+    _, entries = epmdtest.parse_names(epmdtest.names(port, host))
+    return {name.decode("utf-8", "replace"): p for name, p in entries}
 
 
 def wait_registered(port, name, timeout=10.0, host="127.0.0.1"):
