@@ -9,6 +9,7 @@
 #include "introspect.h"
 #include "registry.h"
 #include "state.h"
+#include "unit.h"
 
 #define NOW	1795269781u
 
@@ -560,8 +561,8 @@ START_TEST(test_every_error_has_text)
 END_TEST
 
 /* Every state test in one suite. */
-static Suite *
-state_suite(void)
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("state");
 	TCase	*tc = tcase_create("core");
@@ -586,15 +587,3 @@ state_suite(void)
 	return s;
 }
 
-/* Run the suite; exit non-zero if any test failed. */
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(state_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "systemd.h"
+#include "unit.h"
 
 /* Set LISTEN_PID to ours (or pid), LISTEN_FDS and LISTEN_FDNAMES. */
 static void
@@ -100,8 +101,8 @@ START_TEST(test_bad_counts_are_refused)
 END_TEST
 
 /* Every test of the reader in one suite. */
-static Suite *
-systemd_suite(void)
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("systemd");
 	TCase	*tc = tcase_create("listen_fds");
@@ -115,15 +116,3 @@ systemd_suite(void)
 	return s;
 }
 
-/* Run the suite; exit non-zero if any test failed. */
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(systemd_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
