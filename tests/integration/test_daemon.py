@@ -25,6 +25,11 @@ def epmdc_only():
 def test_foreground_logs_listeners_and_descriptor_limit():
     epmdc_only()
     with Daemon() as d:
+        # The kernel accepts as soon as the sockets listen; the lines may
+        # follow a moment later.
+        want = (f"listening on 127.0.0.1:{d.port}",
+                f"listening on [::1]:{d.port}", "descriptor limit")
+        et.eventually(lambda: all(w in d.stderr() for w in want), 2.0)
         err = d.stderr()
     check(f"listening on 127.0.0.1:{d.port}" in err, err)
     check(f"listening on [::1]:{d.port}" in err, err)
