@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from epmdtest import (Daemon, alive2_body, check, epmdc_only, eq,  # noqa: E402
+from epmdtest import (Daemon, alive2_body, check, epmdc, eq,  # noqa: E402
                       frame, names, port_please, read_exact, register,
                       run_tests, test)
 
@@ -65,26 +65,23 @@ def byte(s):
     s.close()
 
 
-@test
+@epmdc
 def test_reregister_after_close_is_never_refused():
-    epmdc_only()
     with Daemon() as d:
         refused, done = close_and_reregister(d, fin)
         eq(done, CYCLES, "cycles within the time budget")
         eq(refused, 0, f"refusals in {CYCLES} close-and-re-register cycles")
 
 
-@test
+@epmdc
 def test_reregister_after_reset_is_never_refused():
-    epmdc_only()
     with Daemon() as d:
         refused, done = close_and_reregister(d, rst)
         eq((refused, done), (0, CYCLES), "refusals, cycles after RST")
 
 
-@test
+@epmdc
 def test_reregister_after_data_on_old_connection_is_never_refused():
-    epmdc_only()
     with Daemon() as d:
         refused, done = close_and_reregister(d, byte)
         eq((refused, done), (0, CYCLES), "refusals, cycles after a byte")
@@ -105,9 +102,8 @@ def test_live_owner_still_gets_error_reply():
         owner.close()
 
 
-@test
+@epmdc
 def test_takeover_gives_a_new_creation_and_the_new_port():
-    epmdc_only()
     with Daemon() as d:
         old, reply = register(d.port, "moved", port=5001)
         c1 = creation(reply)

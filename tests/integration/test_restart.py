@@ -163,7 +163,7 @@ def stop_pid(pid):
             os.kill(pid, signal.SIGKILL)
 
 
-@et.test
+@et.epmdc
 def test_sigusr2_twice_keeps_500_nodes_connections_creations_and_lookups():
     d = et.Daemon()
     pids = [d.pid]
@@ -247,7 +247,7 @@ Out("namesfails", NamesFails),
 Out("creation_after", R(A, erlang, system_info, [creation]))'''
 
 
-@et.test
+@et.epmdc
 def test_real_erlang_nodes_see_nothing_through_two_sigusr2_upgrades():
     if not os.access(erlnode.ERL, os.X_OK):
         raise et.Skip(f"no erl at {erlnode.ERL}")
@@ -311,7 +311,7 @@ def broken_binary_case(d, socks, script, what, exec_path):
     et.eq(et.port_please(d.port, "b0")[:2], b"w\x00", f"{what}: lookup")
 
 
-@et.test
+@et.epmdc
 def test_sigusr2_with_a_broken_new_binary_leaves_the_old_daemon_serving():
     tmp = tempfile.mkdtemp(prefix="epmdc-restart-")
     exec_path = os.path.join(tmp, "epmd-c-new")
@@ -467,7 +467,7 @@ def good_blob():
         max_creation=1300000, seq=6, restarts=3)
 
 
-@et.test
+@et.epmdc
 def test_a_state_from_an_independent_encoder_is_restored():
     # alpha's and beta's connections are handed over, gamma's is not: gamma
     # joins the history; alpha keeps its extra and creation.
@@ -498,7 +498,7 @@ def test_a_state_from_an_independent_encoder_is_restored():
                  h.stderr())
 
 
-@et.test
+@et.epmdc
 def test_a_connection_with_data_pending_or_closed_is_not_restored():
     need_systemd_build()
     ds_nodes = ["0", "1", "2"]
@@ -541,7 +541,7 @@ def test_a_connection_with_data_pending_or_closed_is_not_restored():
         listener.close()
 
 
-@et.test
+@et.epmdc
 def test_a_corrupt_state_starts_empty_and_closes_the_orphaned_nodes():
     good = good_blob()
     bad_crc = bytearray(good)
@@ -636,7 +636,7 @@ def start_stored(store, listener, errfile):
                             stderr=errfile, env=env)
 
 
-@et.test
+@et.epmdc
 def test_fd_store_protocol_through_a_graceful_restart_without_systemd():
     need_systemd_build()
     store = FdStore()
