@@ -22,7 +22,7 @@ else
 WITH_SYSTEMD	 = $(HAVE_LIBSYSTEMD)
 endif
 
-DEPS		 = libevent_core
+DEPS		 = libevent_core libevent_extra
 ifeq ($(WITH_SYSTEMD),yes)
 DEPS		+= libsystemd
 DEP_CPPFLAGS	 = -DHAVE_SYSTEMD=1

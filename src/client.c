@@ -10,17 +10,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "epmd.h"
+#include "metrics_http.h"
 #include "options.h"
+#include "peer.h"
 #include "proto.h"
+#include "stats.h"
 
 /* Longest name -stop sends; the reference refuses longer ones. */
 #define CLIENT_STOP_NAME_MAX	1000
+/* Seconds -stats waits for the metrics endpoint. */
+#define CLIENT_STATS_TIMEOUT	5
 
 #define MSG_NO_CONNECT	"epmd: Cannot connect to local epmd\n"
 #define MSG_NO_RESPONSE	"epmd: no response from local epmd\n"
@@ -215,6 +222,32 @@ run_stop(int fd, const char *name, size_t len)
 	return say("\n", 0);
 }
 
+/* -stats: read the metrics endpoint and print its figures for a person. */
+static int
+run_stats(const struct options *opts)
+{
+	const struct sockaddr	*sa = (const struct sockaddr *)&opts->metrics_addr.ss;
+	char			 from[PEER_ADDRSTRLEN], err[128], *body;
+	struct stats		 st;
+
+	peer_format(sa, from, sizeof(from));
+	if (!metrics_http_fetch(sa, opts->metrics_addr.len,
+	    CLIENT_STATS_TIMEOUT, &body, err, sizeof(err))) {
+		fprintf(stderr, "epmd-c: cannot read metrics from %s: %s\n",
+		    from, err);
+		return 1;
+	}
+	stats_parse(body, &st);
+	free(body);
+	if (st.nsamples == 0) {
+		fprintf(stderr, "epmd-c: %s serves no epmd-c metrics\n", from);
+		return 1;
+	}
+	stats_print(stdout, &st, from, (double)time(NULL));
+	fflush(stdout);
+	return 0;
+}
+
 /* Run the client command in opts; returns the process exit status. */
 int
 client_run(const struct options *opts)
@@ -224,6 +257,9 @@ client_run(const struct options *opts)
 	bool		 quiet = opts->command == CMD_STARTED;
 	int		 fd, status;
 
+	/* Not an epmd request: it goes to the metrics endpoint. */
+	if (opts->command == CMD_STATS)
+		return run_stats(opts);
 	/* Checked before connecting, as the reference does. */
 	if (opts->command == CMD_STOP && len > CLIENT_STOP_NAME_MAX)
 		return say(MSG_NAME_LONG, 1);

@@ -215,6 +215,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 			if (n != 0)
 				peercount_remove(srv->peers, sa);
 			close(fd);
+			srv->metrics.refused[METRICS_REFUSED_PEER_CAP]++;
 			conn_refuse_capped(sa, opts->max_conns_per_peer);
 			return;
 		}
@@ -568,6 +569,8 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 		log_flood(LOG_WARNING, &f, "registration of %s refused: "
 		    "descriptor limit %ld reached (the last %d are kept for "
 		    "queries)", f.node, srv->fd_limit, CONN_FD_RESERVE);
+		srv->metrics.registrations[METRICS_REG_REFUSED]++;
+		srv->metrics.refused[METRICS_REFUSED_FD_RESERVE]++;
 		conn_refuse_alive2(c, req->high);
 		return;
 	}
@@ -579,6 +582,9 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 			[REGISTRY_NOMEM] = "out of memory",
 		};
 
+		srv->metrics.registrations[r == REGISTRY_DUPLICATE ?
+		    METRICS_REG_DUPLICATE : r == REGISTRY_NOMEM ?
+		    METRICS_REG_REFUSED : METRICS_REG_INVALID]++;
 		log_flood(LOG_NOTICE, &f, "registration of %s refused: %s",
 		    f.node, why[r]);
 		conn_refuse_alive2(c, req->high);
@@ -592,6 +598,7 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 		c->counted = false;
 	}
 	c->node = node;
+	srv->metrics.registrations[METRICS_REG_OK]++;
 	log_fields(LOG_INFO, &f, "registered %s at port %u, creation %u",
 	    f.node, req->port, node->creation);
 	server_node_registered(srv, c, node);
@@ -607,6 +614,8 @@ handle_port_please(struct conn *c, const uint8_t *name, size_t len)
 	uint8_t		 reply[PROTO_PORT2_RESP_MAX];
 	size_t		 n;
 
+	c->srv->metrics.lookups[node != NULL ? METRICS_LOOKUP_FOUND :
+	    METRICS_LOOKUP_NOT_FOUND]++;
 	if (node != NULL)
 		n = proto_encode_port2_found(reply, &node->info);
 	else
@@ -732,6 +741,26 @@ handle_stop(struct conn *c, const uint8_t *name, size_t len)
 	    CONN_REPLYING);
 }
 
+/* The epmd_requests_total label of a decoded request. */
+static enum metrics_request
+conn_metric(enum proto_req_type type)
+{
+	switch (type) {
+	case PROTO_REQ_ALIVE2:
+		return METRICS_REQ_ALIVE2;
+	case PROTO_REQ_PORT_PLEASE2:
+		return METRICS_REQ_PORT_PLEASE2;
+	case PROTO_REQ_NAMES:
+		return METRICS_REQ_NAMES;
+	case PROTO_REQ_DUMP:
+		return METRICS_REQ_DUMP;
+	case PROTO_REQ_KILL:
+		return METRICS_REQ_KILL;
+	default:
+		return METRICS_REQ_STOP;
+	}
+}
+
 /* Dispatch one complete request. */
 static void
 conn_handle(struct conn *c, const uint8_t *body, size_t len)
@@ -743,9 +772,11 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 	if ((err = proto_decode(body, len, &req)) != PROTO_OK) {
 		log_debug("closing %s: %s", conn_peer(c, peer, sizeof(peer)),
 		    proto_strerror(err));
+		c->srv->metrics.malformed++;
 		conn_close(c);
 		return;
 	}
+	c->srv->metrics.requests[conn_metric(req.type)]++;
 	if (log_get_verbosity() >= 2) {	/* -d -d: every request */
 		char name[LOG_ESCAPED_SIZE(64)];
 
@@ -766,6 +797,9 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 		break;
 	}
 	if (!conn_is_local(c)) {
+		c->srv->metrics.refused[METRICS_REFUSED_REMOTE_ADMIN]++;
+		if (req.type == PROTO_REQ_ALIVE2)
+			c->srv->metrics.registrations[METRICS_REG_REFUSED]++;
 		conn_refused(c, req.type == PROTO_REQ_ALIVE2 ? "ALIVE2" :
 		    req.type == PROTO_REQ_DUMP ? "DUMP" :
 		    req.type == PROTO_REQ_KILL ? "KILL" : "STOP");
@@ -852,11 +886,13 @@ conn_on_readable(struct conn *c)
 	case PROTO_FRAME_BAD_SIZE:
 		log_debug("closing %s: invalid packet size",
 		    conn_peer(c, peer, sizeof(peer)));
+		c->srv->metrics.malformed++;
 		conn_close(c);
 		return;
 	case PROTO_FRAME_TRAILING:
 		log_debug("closing %s: more than one request",
 		    conn_peer(c, peer, sizeof(peer)));
+		c->srv->metrics.malformed++;
 		conn_close(c);
 		return;
 	case PROTO_FRAME_COMPLETE:
@@ -885,6 +921,7 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		log_debug("closing %s: timeout", conn_peer(c, peer,
 		    sizeof(peer)));
+		c->srv->metrics.timeouts++;
 		if (c->state == CONN_KILLING)
 			server_kill(c->srv);
 		else

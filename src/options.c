@@ -25,8 +25,9 @@
 static const char usage_text[] =
 "usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n"
 "            [-port No] [-daemon] [-relaxed_command_check] [-systemd]\n"
-"            [-max_conns_per_peer N]\n"
+"            [-max_conns_per_peer N] [-metrics Addr:Port]\n"
 "       epmd [-d|-debug] [-port No] [-names|-dump|-started|-kill|-stop Name]\n"
+"       epmd -metrics Addr:Port -stats\n"
 "\n"
 "epmd-c: the Erlang port mapper daemon, and a client to query it.\n"
 "Without a client command it serves; client commands must come last.\n"
@@ -48,6 +49,8 @@ static const char usage_text[] =
 "  -max_conns_per_peer N\n"
 "                       at most N connections that are not registered nodes\n"
 "                       from one peer address at a time (0: no limit)\n"
+"  -metrics Addr:Port   serve Prometheus metrics at http://Addr:Port/metrics\n"
+"                       (127.0.0.1:9369, [::1]:9369); off by default\n"
 "\n"
 "DbgExtra (testing aids):\n"
 "  -packet_timeout Sec  close a connection that stays silent this long\n"
@@ -62,7 +65,9 @@ static const char usage_text[] =
 "  -started             exit 0 if an epmd answers, 1 if not; prints nothing\n"
 "  -kill                ask epmd to exit (refused while nodes are\n"
 "                       registered, unless it runs relaxed)\n"
-"  -stop Name           unregister Name by force (relaxed epmd only)\n";
+"  -stop Name           unregister Name by force (relaxed epmd only)\n"
+"  -stats               print the figures of the metrics endpoint given\n"
+"                       with -metrics, for a person\n";
 
 /* The usage text, printed to stderr on a usage error. */
 const char *
@@ -224,6 +229,49 @@ options_parse_addresses(struct options *opts, const char *list)
 	}
 }
 
+/* Parse "a.b.c.d:port" or "[v6]:port" for -metrics; false if invalid. */
+bool
+options_parse_hostport(const char *s, struct listen_addr *out)
+{
+	char			 host[ADDR_TOKEN_MAX];
+	const char		*colon, *h = s;
+	size_t			 hlen;
+	long			 port;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&out->ss;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
+		return false;
+	hlen = (size_t)(colon - s);
+	if (*s == '[') {
+		/* Brackets around IPv6, and nothing between "]" and ":". */
+		if (hlen < 2 || s[hlen - 1] != ']')
+			return false;
+		h = s + 1;
+		hlen -= 2;
+	}
+	/* strtol would skip blanks and take a sign: digits only. */
+	if (hlen == 0 || hlen >= sizeof(host) || colon[1] < '0' ||
+	    colon[1] > '9' || !parse_long(colon + 1, 1, 65535, &port))
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (h != s && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*sin6);
+		return true;
+	}
+	if (h == s && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*sin);
+		return true;
+	}
+	return false;
+}
+
 /* Reset opts to the built-in defaults. */
 static void
 set_defaults(struct options *opts)
@@ -310,6 +358,24 @@ options_parse(struct options *opts, int argc, char *const argv[])
 				return OPTIONS_USAGE;
 			opts->max_conns_per_peer = (int)v;
 			i++;
+		} else if (strcmp(arg, "-metrics") == 0) {
+			if (!options_parse_hostport(val, &opts->metrics_addr)) {
+				snprintf(opts->error, sizeof(opts->error),
+				    "-metrics wants ADDR:PORT, such as "
+				    "127.0.0.1:9369 or [::1]:9369");
+				return val == NULL ? OPTIONS_USAGE :
+				    OPTIONS_FATAL;
+			}
+			opts->metrics = true;
+			i++;
+		} else if (strcmp(arg, "-stats") == 0) {
+			if (left == 1 && !opts->metrics) {
+				snprintf(opts->error, sizeof(opts->error),
+				    "-stats reads the metrics endpoint: give "
+				    "-metrics ADDR:PORT before it");
+				return OPTIONS_FATAL;
+			}
+			return client_command(opts, CMD_STATS, left);
 		} else if (strcmp(arg, "-names") == 0) {
 			return client_command(opts, CMD_NAMES, left);
 		} else if (strcmp(arg, "-dump") == 0) {

@@ -15,6 +15,7 @@ enum options_command {
 	CMD_KILL,
 	CMD_STOP,
 	CMD_STARTED,
+	CMD_STATS,	/* epmd-c's own: the metrics endpoint for a person */
 };
 
 enum options_status {
@@ -47,6 +48,9 @@ struct options {
 	/* Listen addresses; naddrs 0 means all interfaces (0.0.0.0 and ::). */
 	struct listen_addr	 addrs[EPMD_MAX_LISTENERS];
 	size_t			 naddrs;
+	/* -metrics ADDR:PORT: serve (or, with -stats, read) metrics there. */
+	bool			 metrics;
+	struct listen_addr	 metrics_addr;
 	char			 error[256];	/* for OPTIONS_FATAL */
 };
 
@@ -56,6 +60,8 @@ enum options_status options_parse(struct options *opts, int argc,
 /* Parse an -address list; appends to opts, with 127.0.0.1 and ::1 first. */
 enum options_status options_parse_addresses(struct options *opts,
 	    const char *list);
+/* Parse "a.b.c.d:port" or "[v6]:port" for -metrics; false if invalid. */
+bool options_parse_hostport(const char *s, struct listen_addr *out);
 /* The usage text, printed to stderr on a usage error. */
 const char *options_usage(void);
 

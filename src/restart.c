@@ -34,6 +34,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "registry.h"
 #include "restart.h"
 #include "server.h"
@@ -77,6 +78,8 @@ struct restart {
 	size_t		 nadopted;
 	size_t		 nwatched;
 	struct event	*watch_ev;	/* attaches the watches after READY */
+	int		 metrics_fds[RESTART_MAX_METRICS];	/* for -metrics */
+	size_t		 nmetrics;
 };
 
 static char	**saved_argv;
@@ -407,6 +410,17 @@ take_one(struct restart *rs, int fd, const char *name, int *fds, size_t max,
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		return true;
 	}
+	/* The metrics server's, never a port mapper's. */
+	if (strcmp(name, SYSTEMD_METRICS_NAME) == 0 &&
+	    is_stream_socket(fd, true)) {
+		if (rs->nmetrics >= RESTART_MAX_METRICS) {
+			log_warnx("cannot serve metrics on more than %d "
+			    "sockets", RESTART_MAX_METRICS);
+			return false;
+		}
+		rs->metrics_fds[rs->nmetrics++] = fd;
+		return true;
+	}
 	if (is_stream_socket(fd, true)) {
 		if ((size_t)*nfds >= max) {
 			log_warnx("cannot listen on more than %zu sockets", max);
@@ -669,6 +683,17 @@ close_orphans(struct restart *rs)
 	return n;
 }
 
+/* The metrics listeners handed over (copied to fds); their count. */
+size_t
+restart_metrics_fds(const struct restart *rs, int *fds, size_t max)
+{
+	size_t i;
+
+	for (i = 0; rs != NULL && i < rs->nmetrics && i < max; i++)
+		fds[i] = rs->metrics_fds[i];
+	return i;
+}
+
 /* Rebuild the registry and re-attach the node connections. */
 void
 restart_restore(struct restart *rs)
@@ -705,8 +730,7 @@ restart_restore(struct restart *rs)
 		free(blob);
 	} else if (any)
 		log_warnx("no usable saved state: starting empty");
-	/* METRICS HOOK (wire at merge with branch metrics): */
-	/* metrics_set_restarts(&rs->srv->metrics, rs->restarts, rs->restored); */
+	metrics_set_restarts(&rs->srv->metrics, rs->restarts, rs->restored);
 	if ((orphans = close_orphans(rs)) > 0)
 		log_warnx("closed %zu node connections no saved record "
 		    "claims; those nodes register again", orphans);
@@ -1033,7 +1057,8 @@ hand_over(struct restart *rs)
 		log_warn("upgrade failed: pipe");
 		return;
 	}
-	cap = srv->nlisteners + registry_count(srv->reg) + 2;
+	cap = srv->nlisteners + RESTART_MAX_METRICS + registry_count(srv->reg) +
+	    2;
 	if ((h.v = calloc(cap, sizeof(*h.v))) == NULL) {
 		close(mfd);
 		close(pfd[0]);
@@ -1046,6 +1071,20 @@ hand_over(struct restart *rs)
 		h.v[h.n].cloexec = true;
 		snprintf(h.v[h.n].name, sizeof(h.v[h.n].name), "listen");
 		h.n++;
+	}
+	/* The metrics listeners too: the new process could not bind them. */
+	if (srv->mhttp != NULL) {
+		int	mfds[RESTART_MAX_METRICS];
+		size_t	k, nm = metrics_http_listener_fds(srv->mhttp, mfds,
+			    RESTART_MAX_METRICS);
+
+		for (k = 0; k < nm; k++) {
+			h.v[h.n].fd = mfds[k];
+			h.v[h.n].cloexec = true;
+			snprintf(h.v[h.n].name, sizeof(h.v[h.n].name), "%s",
+			    SYSTEMD_METRICS_NAME);
+			h.n++;
+		}
 	}
 	registry_walk_active(srv->reg, UINT64_MAX, add_node, &h);
 	h.v[h.n].fd = mfd;

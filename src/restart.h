@@ -40,6 +40,10 @@ bool restart_is_handover(void);
  * Returns the number of listeners, or -1 if the handover is unusable. */
 struct restart *restart_new(struct server *srv, int *fds, size_t max,
 	    int *nfds);
+/* Listening sockets named SYSTEMD_METRICS_NAME taken over, at most. */
+#define RESTART_MAX_METRICS	7
+/* The metrics listeners handed over (copied to fds); their count. */
+size_t restart_metrics_fds(const struct restart *rs, int *fds, size_t max);
 /* Rebuild the registry and re-attach the node connections. */
 void restart_restore(struct restart *rs);
 /* The new process serves: tell a waiting SIGUSR2 parent. */

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "peer.h"
 #include "peercount.h"
 #include "registry.h"
@@ -137,6 +138,8 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 	/* Idle unregistered peers go first; registered nodes are never harmed. */
 	shed = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
+	srv->metrics.accept_paused++;
+	srv->metrics.shed += shed;
 	set_accepting(srv, false);
 	evtimer_add(srv->accept_retry, &tv);
 	log_flood(LOG_WARNING, NULL, "out of descriptors (%s) with %zu "
@@ -184,6 +187,7 @@ void
 server_node_unregistered(struct server *srv, struct conn *c,
     const struct node *node)
 {
+	srv->metrics.unregistrations++;
 	restart_node_unregistered(srv->restart, c, node);
 	registry_changed(srv);
 }
@@ -381,6 +385,51 @@ log_listeners(const struct server *srv)
 	}
 }
 
+/* The counters for a scrape, with the gauges brought up to date. */
+static const struct metrics *
+server_metrics(void *arg)
+{
+	struct server *srv = arg;
+
+	srv->metrics.nodes = registry_count(srv->reg);
+	srv->metrics.connections = srv->conns.npending;
+	return &srv->metrics;
+}
+
+/*
+ * Serve metrics on -metrics and on systemd's sockets named "metrics", if
+ * any. After the epmd listeners: a second daemon whose epmd port is taken
+ * exits 0 before it could fail on the metrics port.
+ */
+static void
+open_metrics(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+	const struct sockaddr	*sa;
+	char			 addr[PEER_ADDRSTRLEN];
+	int			 fds[RESTART_MAX_METRICS];
+	size_t			 i, n;
+
+	/* Named "metrics" by systemd's socket unit or by a SIGUSR2 parent. */
+	n = restart_metrics_fds(srv->restart, fds, RESTART_MAX_METRICS);
+	if (!opts->metrics && n == 0) {
+		metrics_http_free(srv->mhttp);
+		srv->mhttp = NULL;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (!metrics_http_adopt(srv->mhttp, fds[i]))
+			fatal("cannot serve metrics on inherited socket %d",
+			    fds[i]);
+	/* -metrics naming an inherited socket's address: that one serves. */
+	sa = (const struct sockaddr *)&opts->metrics_addr.ss;
+	if (opts->metrics && !metrics_http_listens_on(srv->mhttp, sa) &&
+	    !metrics_http_bind(srv->mhttp, sa, opts->metrics_addr.len))
+		fatal("cannot serve metrics on %s", peer_format(sa, addr,
+		    sizeof(addr)));
+	metrics_http_log_listeners(srv->mhttp);
+}
+
 /* Add a signal handler that lives as long as the loop. */
 static struct event *
 add_signal(struct server *srv, int sig)
@@ -432,7 +481,9 @@ server_init(struct server *srv, const struct options *opts)
 	    EPMD_UNREG_LIMIT);
 	srv->peers = peercount_new();
 	srv->accept_retry = evtimer_new(srv->base, accept_retry_cb, srv);
-	if (srv->reg == NULL || srv->peers == NULL || srv->accept_retry == NULL)
+	srv->mhttp = metrics_http_new(srv->base, server_metrics, srv);
+	if (srv->reg == NULL || srv->peers == NULL ||
+	    srv->accept_retry == NULL || srv->mhttp == NULL)
 		fatalx("out of memory");
 	if (opts->systemd && (srv->status_timer = evtimer_new(srv->base,
 	    status_cb, srv)) == NULL)
@@ -454,6 +505,7 @@ server_listen(struct server *srv)
 		open_own_listeners(srv);
 	srv->accepting = true;
 	log_listeners(srv);
+	open_metrics(srv);
 	/* Before READY: every restored node answers from the first request. */
 	restart_restore(srv->restart);
 }
@@ -509,6 +561,8 @@ server_free(struct server *srv)
 	for (i = 0; i < srv->nlisteners; i++)
 		evconnlistener_free(srv->listeners[i]);
 	srv->nlisteners = 0;
+	metrics_http_free(srv->mhttp);
+	srv->mhttp = NULL;
 	conn_close_all(srv);
 	restart_free(srv->restart);
 	srv->restart = NULL;

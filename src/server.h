@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "epmd.h"
+#include "metrics.h"
 #include "options.h"
 
 struct event;
@@ -15,6 +16,7 @@ struct evconnlistener;
 struct registry;
 struct peercount;
 struct restart;
+struct metrics_http;
 
 /* The daemon's state. conn.c reads it and changes only srv->conns. */
 struct server {
@@ -35,6 +37,8 @@ struct server {
 	unsigned		 accept_burst;	/* accepts since the last pause */
 	bool			 exiting;
 	int			 exit_status;
+	struct metrics		 metrics;	/* counted by conn.c and here */
+	struct metrics_http	*mhttp;		/* -metrics or systemd's; or NULL */
 };
 
 /* Build the daemon's state: loop, registry, timers; fatal on failure. */

@@ -23,6 +23,12 @@ int systemd_take_listeners(int *fds, size_t max);
  * close-on-exec); without libsystemd, systemd_listen_env.
  */
 #define SYSTEMD_LISTEN_FDS_START	3
+/*
+ * The name of a passed listening socket that serves metrics, not the port
+ * mapper (FileDescriptorName= in epmd-c-metrics.socket, and the name a
+ * SIGUSR2 handover gives the metrics listeners).
+ */
+#define SYSTEMD_METRICS_NAME		"metrics"
 int systemd_listen_fds_with_names(char ***names);
 /* The same from the environment alone, descriptors untouched. */
 int systemd_listen_env(char ***names);

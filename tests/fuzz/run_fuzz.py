@@ -28,9 +28,9 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
-TARGETS = ["proto", "conn", "state"]
-# Targets whose short run is capped (seconds): the state decoder is small.
-SECONDS_CAP = {"state": 20}
+TARGETS = ["proto", "conn", "state", "stats"]
+# Targets whose short run is capped (seconds): the state decoder is small, and so is -stats' reader.
+SECONDS_CAP = {"state": 20, "stats": 20}
 MAX_LEN = 8192
 # Per-input limits, as in the Makefile's RUN_OPTS.
 RUN_OPTS = ["-timeout=20", "-rss_limit_mb=2048"]
