@@ -1036,7 +1036,8 @@ hand_over(struct restart *rs)
 	const char	*why = NULL;
 
 	registry_walk_active(srv->reg, UINT64_MAX, give_id, rs);
-	if ((blob = state_encode(srv->reg, rs->restarts + 1, conn_id_of, rs,
+	/* The count so far, as the fd store's copy has it: restoring adds one. */
+	if ((blob = state_encode(srv->reg, rs->restarts, conn_id_of, rs,
 	    &len)) == NULL) {
 		log_warnx("upgrade failed: cannot encode the registry; still "
 		    "serving");

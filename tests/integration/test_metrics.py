@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -741,6 +742,54 @@ def test_metrics_option_naming_the_inherited_socket_adopts_it():
     finally:
         p.terminate()
         p.wait(timeout=5)
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@mtest
+def test_sigusr2_upgrade_keeps_the_metrics_port_and_counts_the_restart():
+    """The new process gets the metrics listener from the old one (it could
+    not bind it), and says it restored the nodes."""
+    d = MDaemon(["-d"])
+    new = None
+    socks = []
+    try:
+        for name in ("up1", "up2"):
+            s, r = et.register(d.port, name)
+            et.eq(r[:2], b"\x76\x00", f"register {name}")
+            socks.append(s)
+        before = d.scrape()
+        et.eq(before["epmd_restarts_total"], 0.0, "restarts before")
+        os.kill(d.pid, signal.SIGUSR2)
+        m = et.eventually(lambda: re.search(r"handed over to pid (\d+) ",
+                                            d.stderr()), timeout=15)
+        et.check(m, f"no handover:\n{d.stderr()}")
+        new = int(m.group(1))
+        et.eq(d.wait(15), 0, "the old daemon's exit status")
+        et.check(pid_alive(new), f"new daemon {new} not running")
+        et.eq(listening_ports(new), {d.port, d.mport}, "new daemon's ports")
+        after = d.scrape()
+        et.eq(after["epmd_restarts_total"], 1.0, "epmd_restarts_total")
+        et.eq(after["epmd_restored_nodes"], 2.0, "epmd_restored_nodes")
+        et.eq(after["epmd_nodes"], 2.0, "epmd_nodes")
+        et.check(after["process_start_time_seconds"] >=
+                 before["process_start_time_seconds"], "a new process")
+        et.eq(et.port_please(d.port, "up1")[:2], b"\x77\x00", "lookup")
+    finally:
+        for s in socks:
+            s.close()
+        if new is not None and pid_alive(new):
+            os.kill(new, signal.SIGTERM)
+            et.eventually(lambda: not pid_alive(new), 5)
+            if pid_alive(new):
+                os.kill(new, signal.SIGKILL)
+        d.stop()
 
 
 @et.test
