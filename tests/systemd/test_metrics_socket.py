@@ -133,6 +133,28 @@ def test_a_running_service_must_stop_before_the_socket_starts():
     et.check(b"epmd_nodes 0\n" in body, body[:200])
 
 
+@et.test
+def test_systemctl_restart_keeps_metrics_and_counts_the_restart():
+    fresh()
+    C.systemctl("enable", "--now", METRICS_SOCKET)
+    et.eq(http_get()[0], 200, "GET /metrics")
+    C.wait_active(SERVICE)
+    with C.netns():
+        s, reply = et.register(EPMD_PORT, "sdkept")
+    try:
+        et.eq(reply[:2], b"v\x00", "register")
+        pid = C.main_pid(SERVICE)
+        C.systemctl("restart", SERVICE)
+        C.wait_active(SERVICE)
+        et.check(C.main_pid(SERVICE) != pid, "a new process")
+        got = samples(http_get()[2])
+        et.eq(got["epmd_restarts_total"], 1.0, "epmd_restarts_total")
+        et.eq(got["epmd_restored_nodes"], 1.0, "epmd_restored_nodes")
+        et.eq(got["epmd_nodes"], 1.0, "epmd_nodes")
+    finally:
+        s.close()
+
+
 def main():
     global C
     why = realsystemd.impossible()
