@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "stats.h"
+#include "unit.h"
 
 /* Every counter set to a distinct value, as the daemon would after traffic. */
 static void
@@ -461,12 +462,7 @@ START_TEST(test_metrics_and_stats_on_the_command_line)
 }
 END_TEST
 
-/*
- * The metrics suite. (Once tests/unit has one shared main, this file
- * includes "unit.h" instead of the declaration and loses its main.)
- */
-Suite *unit_suite(void);
-
+/* The metrics suite, run by check_main.c. */
 Suite *
 unit_suite(void)
 {
@@ -498,17 +494,4 @@ unit_suite(void)
 	tcase_add_test(to, test_metrics_and_stats_on_the_command_line);
 	suite_add_tcase(s, to);
 	return s;
-}
-
-/* Run the suite; exit status is non-zero if any test failed. */
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(unit_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
