@@ -79,6 +79,13 @@ systemd_listen_env(char ***names)
 
 #ifdef HAVE_SYSTEMD
 
+/* n empty names, for descriptors whose names cannot be told apart. */
+static char **
+nameless(int n)
+{
+	return split_names(NULL, n);
+}
+
 /*
  * Every descriptor passed in LISTEN_FDS, with its name: libsystemd's
  * reader, which also makes each one close-on-exec (a SIGUSR2 handover
@@ -87,8 +94,20 @@ systemd_listen_env(char ***names)
 int
 systemd_listen_fds_with_names(char ***names)
 {
-	int n = sd_listen_fds_with_names(1, names);
+	int n = sd_listen_fds_with_names(0, names);
 
+	/*
+	 * A socket's default name is its unit's, and LISTEN_FDNAMES is split
+	 * at colons: an instance such as epmd-c@\x5b::1\x5d.socket gives more
+	 * names than descriptors, and libsystemd refuses them all (EINVAL).
+	 * Then every descriptor goes nameless: a listener, as for systemd.
+	 */
+	if (n == -EINVAL && (n = sd_listen_fds(0)) > 0 &&
+	    (*names = nameless(n)) == NULL)
+		n = -ENOMEM;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
 	if (n < 0) {
 		errno = -n;
 		log_warn("cannot obtain descriptors from systemd");
