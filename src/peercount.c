@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrfilt.h"
 #include "introspect.h"
 #include "peercount.h"
 
@@ -11,7 +12,7 @@
 
 struct pc_entry {
 	struct pc_entry	*next;
-	uint8_t		 addr[16];	/* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	struct addrfilt_addr addr;	/* normalised: mapped IPv4 is IPv4 */
 	size_t		 count;
 };
 
@@ -21,28 +22,24 @@ struct peercount {
 	size_t		  size;
 };
 
-/* The address of sa as 16 bytes; IPv4 is mapped so both forms match. */
+/* The address of sa, normalised so IPv4 and mapped IPv4 are one key. */
 static void
-addr_key(const struct sockaddr *sa, uint8_t key[16])
+addr_key(const struct sockaddr *sa, struct addrfilt_addr *key)
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-	} else if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-	}
+	if (!addrfilt_addr_from_sockaddr(key, sa))
+		memset(key, 0, sizeof(*key));	/* other families share a key */
 }
 
-/* FNV-1a over the 16 key bytes. */
+/* FNV-1a over the family and the address bytes. */
 static size_t
-addr_hash(const uint8_t key[16])
+addr_hash(const struct addrfilt_addr *key)
 {
 	uint64_t h = 1469598103934665603ULL;
-	int i;
+	size_t i;
 
-	for (i = 0; i < 16; i++) {
-		h ^= key[i];
+	h = (h ^ key->family) * 1099511628211ULL;
+	for (i = 0; i < sizeof(key->bytes); i++) {
+		h ^= key->bytes[i];
 		h *= 1099511628211ULL;
 	}
 	return (size_t)(h ^ (h >> 32));
@@ -87,11 +84,11 @@ peercount_free(struct peercount *pc)
 
 /* The bucket slot that holds key, or where it would go. */
 static struct pc_entry **
-find(const struct peercount *pc, const uint8_t key[16])
+find(const struct peercount *pc, const struct addrfilt_addr *key)
 {
 	struct pc_entry **pp = &pc->buckets[addr_hash(key) & (pc->nbuckets - 1)];
 
-	while (*pp != NULL && memcmp((*pp)->addr, key, 16) != 0)
+	while (*pp != NULL && !addrfilt_addr_equal(&(*pp)->addr, key))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -110,7 +107,7 @@ grow(struct peercount *pc)
 		struct pc_entry *e = pc->buckets[i], *next;
 
 		for (; e != NULL; e = next) {
-			size_t b = addr_hash(e->addr) & (n - 1);
+			size_t b = addr_hash(&e->addr) & (n - 1);
 
 			next = e->next;
 			e->next = nb[b];
@@ -126,16 +123,16 @@ grow(struct peercount *pc)
 size_t
 peercount_add(struct peercount *pc, const struct sockaddr *sa)
 {
-	uint8_t key[16];
+	struct addrfilt_addr key;
 	struct pc_entry **pp, *e;
 
-	addr_key(sa, key);
-	pp = find(pc, key);
+	addr_key(sa, &key);
+	pp = find(pc, &key);
 	if (*pp != NULL)
 		return ++(*pp)->count;
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return 0;
-	memcpy(e->addr, key, 16);
+	e->addr = key;
 	e->count = 1;
 	*pp = e;
 	if (++pc->size > pc->nbuckets)
@@ -147,11 +144,11 @@ peercount_add(struct peercount *pc, const struct sockaddr *sa)
 void
 peercount_remove(struct peercount *pc, const struct sockaddr *sa)
 {
-	uint8_t key[16];
+	struct addrfilt_addr key;
 	struct pc_entry **pp, *e;
 
-	addr_key(sa, key);
-	pp = find(pc, key);
+	addr_key(sa, &key);
+	pp = find(pc, &key);
 	if ((e = *pp) == NULL)
 		return;
 	if (--e->count == 0) {
@@ -165,11 +162,11 @@ peercount_remove(struct peercount *pc, const struct sockaddr *sa)
 size_t
 peercount_get(const struct peercount *pc, const struct sockaddr *sa)
 {
-	uint8_t key[16];
+	struct addrfilt_addr key;
 	struct pc_entry **pp;
 
-	addr_key(sa, key);
-	pp = find(pc, key);
+	addr_key(sa, &key);
+	pp = find(pc, &key);
 	return *pp != NULL ? (*pp)->count : 0;
 }
 

@@ -360,6 +360,36 @@ def state_seeds():
     return s
 
 
+def addrfilt_seeds():
+    """Access lists (the -names_from/-lookup_from/-register_from syntax):
+    each item kind, both families, boundaries, mapped forms, bad items."""
+    lists = {
+        "any": "any",
+        "none": "none",
+        "local": "local",
+        "v4_prefix": "198.51.100.0/24",
+        "v4_host_bits": "198.51.100.77/27",
+        "v4_zero": "0.0.0.0/0",
+        "v4_32": "203.0.113.9/32",
+        "v6_prefix": "fd00::/8",
+        "v6_128": "2001:db8::1/128",
+        "v6_zero": "::/0",
+        "v6_odd": "fe80::/10",
+        "mapped": "::ffff:198.51.100.0/120",
+        "mapped_short": "::ffff:1.2.3.4/64",
+        "mixed": "198.51.100.0/24, 2001:db8::/32 local,203.0.113.7",
+        "spaces": "  10.0.0.0/8 ,\t192.168.0.0/16  ",
+        "bad_33": "10.0.0.0/33",
+        "bad_129": "fd00::/129",
+        "bad_short": "1.2.3",
+        "bad_empty_item": "10.0.0.0/8,,fd00::/8",
+        "bad_trailing": "10.0.0.0/8,",
+        "bad_none_mixed": "none,10.0.0.0/8",
+        "bad_junk": "localhost [::1] 10.0.0.0/+8",
+    }
+    return {k: v.encode() for k, v in lists.items()}
+
+
 def write_dir(path, seeds):
     os.makedirs(path, exist_ok=True)
     for f in os.listdir(path):
@@ -374,8 +404,10 @@ def main():
     write_dir(os.path.join(HERE, "corpus", "proto"), proto_seeds())
     write_dir(os.path.join(HERE, "corpus", "conn"), conn_seeds())
     write_dir(os.path.join(HERE, "corpus", "state"), state_seeds())
-    print("wrote %d proto, %d conn and %d state seeds" %
-          (len(proto_seeds()), len(conn_seeds()), len(state_seeds())))
+    write_dir(os.path.join(HERE, "corpus", "addrfilt"), addrfilt_seeds())
+    print("wrote %d proto, %d conn, %d state and %d addrfilt seeds" %
+          (len(proto_seeds()), len(conn_seeds()), len(state_seeds()),
+           len(addrfilt_seeds())))
     return 0
 
 

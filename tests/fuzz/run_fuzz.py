@@ -2,7 +2,7 @@
 """The fuzz layer of tests/run: build, replay regressions, fuzz briefly.
 
     python3 tests/fuzz/run_fuzz.py             # FUZZ_SECONDS per target, default 45
-                                               # (fuzz_state: at most 20)
+                                               # (fuzz_state: at most 20, fuzz_addrfilt: 15)
 
 1. Builds every target with `make -C tests/fuzz` (clang, libFuzzer, ASan,
    UBSan). Without clang or libFuzzer it prints one `skip` line per target
@@ -28,9 +28,9 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
-TARGETS = ["proto", "conn", "state", "stats"]
-# Targets whose short run is capped (seconds): the state decoder is small, and so is -stats' reader.
-SECONDS_CAP = {"state": 20, "stats": 20}
+TARGETS = ["proto", "conn", "state", "stats", "addrfilt"]
+# Targets whose short run is capped (seconds): small pure decoders.
+SECONDS_CAP = {"state": 20, "stats": 20, "addrfilt": 15}
 MAX_LEN = 8192
 # Per-input limits, as in the Makefile's RUN_OPTS.
 RUN_OPTS = ["-timeout=20", "-rss_limit_mb=2048"]
