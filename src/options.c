@@ -3,24 +3,16 @@
  * 4.3, 4.4). Nothing here opens a socket; the listen addresses are parsed
  * into sockaddrs with port 0 and the server fills in the port.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "epmd.h"
+#include "listenlist.h"
 #include "options.h"
-
-/* Longest token that can be an address; longer ones cannot parse. */
-#define ADDR_TOKEN_MAX		64
-/* Longest part of a bad token quoted back in the error message. */
-#define ADDR_ERROR_QUOTE	200
-/* Separators of an -address list. */
-#define ADDR_SEPARATORS		" ,"
 
 static const char usage_text[] =
 "usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n"
@@ -34,8 +26,9 @@ static const char usage_text[] =
 "\n"
 "Serving:\n"
 "  -address List        listen only on these IP addresses (separated by\n"
-"                       commas or spaces); 127.0.0.1 and ::1 are always\n"
-"                       added. Default: every interface.\n"
+"                       commas or spaces); 127.0.0.1 and ::1 are added\n"
+"                       unless the list has them or 0.0.0.0 / ::.\n"
+"                       Default: every interface.\n"
 "  -port No             TCP port to serve or to query (default 4369, or\n"
 "                       $ERL_EPMD_PORT)\n"
 "  -d, -debug           log more to stderr; give it again for more detail.\n"
@@ -118,115 +111,14 @@ parse_seconds(const char *s, int *out)
 	return true;
 }
 
-/* Append one address (port 0) to the listen list. */
-static void
-add_addr(struct options *opts, int family, const void *addr, bool implicit)
-{
-	struct listen_addr	*la = &opts->addrs[opts->naddrs++];
-	struct sockaddr_in	*sin;
-	struct sockaddr_in6	*sin6;
-
-	memset(la, 0, sizeof(*la));
-	la->implicit = implicit;
-	if (family == AF_INET) {
-		sin = (struct sockaddr_in *)&la->ss;
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, addr, sizeof(sin->sin_addr));
-		la->len = sizeof(*sin);
-	} else {
-		sin6 = (struct sockaddr_in6 *)&la->ss;
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, addr, sizeof(sin6->sin6_addr));
-		la->len = sizeof(*sin6);
-	}
-}
-
-/* Add 127.0.0.1 and ::1, the listeners every address list implies. */
-static void
-add_loopbacks(struct options *opts)
-{
-	struct in_addr	 lo4;
-
-	lo4.s_addr = htonl(INADDR_LOOPBACK);
-	add_addr(opts, AF_INET, &lo4, true);
-	add_addr(opts, AF_INET6, &in6addr_loopback, true);
-}
-
-/* How many addresses in the list were named explicitly. */
-static size_t
-count_explicit(const struct options *opts)
-{
-	size_t	 i, n = 0;
-
-	for (i = 0; i < opts->naddrs; i++)
-		if (!opts->addrs[i].implicit)
-			n++;
-	return n;
-}
-
-/* Parse one token of an address list and append it unless it is implied. */
-static enum options_status
-add_token(struct options *opts, const char *tok, size_t len)
-{
-	char		 buf[ADDR_TOKEN_MAX];
-	struct in6_addr	 in6;
-	struct in_addr	 in4;
-	int		 family;
-
-	family = AF_UNSPEC;
-	if (len < sizeof(buf)) {
-		memcpy(buf, tok, len);
-		buf[len] = '\0';
-		if (inet_pton(AF_INET6, buf, &in6) == 1)
-			family = AF_INET6;
-		else if (inet_pton(AF_INET, buf, &in4) == 1)
-			family = AF_INET;
-	}
-	if (family == AF_UNSPEC) {
-		snprintf(opts->error, sizeof(opts->error),
-		    "cannot parse IP address \"%.*s\"",
-		    (int)(len < ADDR_ERROR_QUOTE ? len : ADDR_ERROR_QUOTE), tok);
-		return OPTIONS_FATAL;
-	}
-
-	/* The loopbacks are already there; naming them again adds nothing. */
-	if (family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&in6))
-		return OPTIONS_OK;
-	if (family == AF_INET && in4.s_addr == htonl(INADDR_LOOPBACK))
-		return OPTIONS_OK;
-
-	if (count_explicit(opts) >= EPMD_MAX_EXTRA_ADDRS ||
-	    opts->naddrs >= EPMD_MAX_LISTENERS) {
-		/* The reference's message counts 16, though 15 is the limit. */
-		snprintf(opts->error, sizeof(opts->error),
-		    "cannot listen on more than %d IP addresses",
-		    EPMD_MAX_LISTENERS);
-		return OPTIONS_FATAL;
-	}
-	add_addr(opts, family, family == AF_INET6 ? (void *)&in6 :
-	    (void *)&in4, false);
-	return OPTIONS_OK;
-}
-
-/* Parse an -address list; appends to opts, with 127.0.0.1 and ::1 first. */
+/* Parse an -address list into opts's listen list (see listenlist.h). */
 enum options_status
 options_parse_addresses(struct options *opts, const char *list)
 {
-	enum options_status	 st;
-	const char		*p = list;
-	size_t			 len;
-
-	for (;;) {
-		p += strspn(p, ADDR_SEPARATORS);
-		if (*p == '\0')
-			return OPTIONS_OK;
-		len = strcspn(p, ADDR_SEPARATORS);
-		if (opts->naddrs == 0)
-			add_loopbacks(opts);
-		if ((st = add_token(opts, p, len)) != OPTIONS_OK)
-			return st;
-		p += len;
-	}
+	if (!listenlist_build(list, opts->addrs, &opts->naddrs, opts->error,
+	    sizeof(opts->error)))
+		return OPTIONS_FATAL;
+	return OPTIONS_OK;
 }
 
 /* Parse "a.b.c.d:port" or "[v6]:port" for -metrics; false if invalid. */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "epmd.h"
+#include "listenlist.h"
 
 enum options_command {
 	CMD_SERVE,	/* no client command: run the daemon */
@@ -22,13 +23,6 @@ enum options_status {
 	OPTIONS_OK,
 	OPTIONS_USAGE,	/* print the usage on stderr, exit 1 */
 	OPTIONS_FATAL,	/* print options.error, exit 1 */
-};
-
-/* One address to listen on. */
-struct listen_addr {
-	struct sockaddr_storage	ss;
-	socklen_t		len;
-	bool			implicit;	/* the always-added loopbacks */
 };
 
 #define OPTIONS_DEFAULT_MAX_PER_PEER	256
@@ -57,7 +51,7 @@ struct options {
 /* Fill opts from the environment, then argv, left to right. */
 enum options_status options_parse(struct options *opts, int argc,
 	    char *const argv[]);
-/* Parse an -address list; appends to opts, with 127.0.0.1 and ::1 first. */
+/* Parse an -address list into opts's listen list (see listenlist.h). */
 enum options_status options_parse_addresses(struct options *opts,
 	    const char *list);
 /* Parse "a.b.c.d:port" or "[v6]:port" for -metrics; false if invalid. */
