@@ -3,8 +3,10 @@
  * 4.3, 4.4). Nothing here opens a socket; the listen addresses are parsed
  * into sockaddrs with port 0 and the server fills in the port.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,14 @@
 #include "listenlist.h"
 #include "options.h"
 
+/* Longest token that can be an address (-metrics); longer ones cannot parse. */
+#define ADDR_TOKEN_MAX		64
+
 static const char usage_text[] =
 "usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n"
 "            [-port No] [-daemon] [-relaxed_command_check] [-systemd]\n"
 "            [-max_conns_per_peer N] [-metrics Addr:Port]\n"
+"            [-names_from List] [-lookup_from List] [-register_from List]\n"
 "       epmd [-d|-debug] [-port No] [-names|-dump|-started|-kill|-stop Name]\n"
 "       epmd -metrics Addr:Port -stats\n"
 "\n"
@@ -44,6 +50,13 @@ static const char usage_text[] =
 "                       from one peer address at a time (0: no limit)\n"
 "  -metrics Addr:Port   serve Prometheus metrics at http://Addr:Port/metrics\n"
 "                       (127.0.0.1:9369, [::1]:9369); off by default\n"
+"  -names_from List     who may list the nodes (NAMES); default any\n"
+"  -lookup_from List    who may look a node up (PORT_PLEASE2); default any\n"
+"  -register_from List  which non-local peers may register nodes; default\n"
+"                       none. A List has addresses, prefixes (10.0.0.0/8,\n"
+"                       fd00::/8), local, any or none. Local peers may\n"
+"                       always do everything; -dump, -kill and -stop stay\n"
+"                       local-only.\n"
 "\n"
 "DbgExtra (testing aids):\n"
 "  -packet_timeout Sec  close a connection that stays silent this long\n"
@@ -173,6 +186,39 @@ set_defaults(struct options *opts)
 	opts->port = EPMD_PORT_DEFAULT;
 	opts->packet_timeout = EPMD_PACKET_TIMEOUT;
 	opts->max_conns_per_peer = OPTIONS_DEFAULT_MAX_PER_PEER;
+	/* The reference: anyone may list and look up, only locals register. */
+	addrfilt_set(&opts->names_from, ADDRFILT_ANY);
+	addrfilt_set(&opts->lookup_from, ADDRFILT_ANY);
+	addrfilt_set(&opts->register_from, ADDRFILT_NONE);
+}
+
+/* Parse the access list of flag into f; a bad item is fatal. */
+static enum options_status
+parse_access_list(struct options *opts, const char *flag, const char *val,
+    struct addrfilt *f)
+{
+	char	 err[ADDRFILT_ERRLEN];
+
+	if (val == NULL)
+		return OPTIONS_USAGE;
+	if (!addrfilt_parse(f, val, err, sizeof(err))) {
+		snprintf(opts->error, sizeof(opts->error), "%s: %s", flag, err);
+		return OPTIONS_FATAL;
+	}
+	return OPTIONS_OK;
+}
+
+/* The access list a flag sets, or NULL if arg is no such flag. */
+static struct addrfilt *
+access_list_of(struct options *opts, const char *arg)
+{
+	if (strcmp(arg, "-names_from") == 0)
+		return &opts->names_from;
+	if (strcmp(arg, "-lookup_from") == 0)
+		return &opts->lookup_from;
+	if (strcmp(arg, "-register_from") == 0)
+		return &opts->register_from;
+	return NULL;
 }
 
 /* Apply the ERL_EPMD_* variables; returns the address list, if any. */
@@ -203,12 +249,16 @@ client_command(struct options *opts, enum options_command cmd, int left)
 enum options_status
 options_parse(struct options *opts, int argc, char *const argv[])
 {
-	const char	*arg, *val, *addresses;
-	long		 v;
-	int		 i, left;
+	const char		*arg, *val, *addresses;
+	struct addrfilt		*acl;
+	enum options_status	 st;
+	long			 v;
+	int			 i, left;
 
 	set_defaults(opts);
 	addresses = read_environment(opts);
+	if (addresses != NULL)
+		opts->address_from = "ERL_EPMD_ADDRESS";
 
 	for (i = 1; i < argc; i++) {
 		arg = argv[i];
@@ -226,6 +276,7 @@ options_parse(struct options *opts, int argc, char *const argv[])
 			if (val == NULL)
 				return OPTIONS_USAGE;
 			addresses = val;
+			opts->address_from = "-address";
 			i++;
 		} else if (strcmp(arg, "-daemon") == 0) {
 			opts->daemon = true;
@@ -268,6 +319,11 @@ options_parse(struct options *opts, int argc, char *const argv[])
 				return OPTIONS_FATAL;
 			}
 			return client_command(opts, CMD_STATS, left);
+		} else if ((acl = access_list_of(opts, arg)) != NULL) {
+			if ((st = parse_access_list(opts, arg, val, acl)) !=
+			    OPTIONS_OK)
+				return st;
+			i++;
 		} else if (strcmp(arg, "-names") == 0) {
 			return client_command(opts, CMD_NAMES, left);
 		} else if (strcmp(arg, "-dump") == 0) {
@@ -291,6 +347,7 @@ options_parse(struct options *opts, int argc, char *const argv[])
 	 * in the reference: a bad ERL_EPMD_ADDRESS must not break the client
 	 * commands, and -systemd ignores -address.
 	 */
+	opts->address_list = addresses;
 	if (addresses != NULL && !opts->systemd)
 		return options_parse_addresses(opts, addresses);
 	return OPTIONS_OK;

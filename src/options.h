@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "addrfilt.h"
 #include "epmd.h"
 #include "listenlist.h"
 
@@ -45,6 +46,13 @@ struct options {
 	/* -metrics ADDR:PORT: serve (or, with -stats, read) metrics there. */
 	bool			 metrics;
 	struct listen_addr	 metrics_addr;
+	/* The address list as given, and where; -systemd ignores it. */
+	const char		*address_list;
+	const char		*address_from;	/* "-address", "ERL_EPMD_ADDRESS" */
+	/* Who besides local peers may ask what (local peers: everything). */
+	struct addrfilt		 names_from;	/* NAMES; default any */
+	struct addrfilt		 lookup_from;	/* PORT_PLEASE2; default any */
+	struct addrfilt		 register_from;	/* ALIVE2; default none */
 	char			 error[256];	/* for OPTIONS_FATAL */
 };
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrfilt.h"
 #include "epmd.h"
 #include "options.h"
 #include "unit.h"
@@ -837,6 +838,129 @@ START_TEST(test_parse_addresses_directly)
 }
 END_TEST
 
+/* Access lists */
+
+/* An access list written back as text. */
+static const char *
+acl_str(const struct addrfilt *f)
+{
+	static char buf[256];
+
+	return addrfilt_format(f, buf, sizeof(buf));
+}
+
+START_TEST(test_access_lists_default_to_the_reference)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE0(&o), OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.names_from), "any");
+	ck_assert_str_eq(acl_str(&o.lookup_from), "any");
+	ck_assert_str_eq(acl_str(&o.register_from), "none");
+}
+END_TEST
+
+START_TEST(test_names_from_sets_only_the_names_list)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names_from", "198.51.100.0/24,local"),
+	    OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.names_from), "198.51.100.0/24, local");
+	ck_assert_str_eq(acl_str(&o.lookup_from), "any");
+	ck_assert_str_eq(acl_str(&o.register_from), "none");
+}
+END_TEST
+
+START_TEST(test_lookup_from_sets_only_the_lookup_list)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-lookup_from", "2001:db8::/32 none2"),
+	    OPTIONS_FATAL);
+	ck_assert_int_eq(PARSE(&o, "-lookup_from", "2001:db8::/32"),
+	    OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.lookup_from), "2001:db8::/32");
+	ck_assert_str_eq(acl_str(&o.names_from), "any");
+}
+END_TEST
+
+START_TEST(test_register_from_sets_only_the_register_list)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-register_from", "172.17.0.0/16"),
+	    OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.register_from), "172.17.0.0/16");
+	ck_assert_str_eq(acl_str(&o.names_from), "any");
+	ck_assert_str_eq(acl_str(&o.lookup_from), "any");
+}
+END_TEST
+
+START_TEST(test_access_list_bad_item_is_fatal_naming_flag_and_item)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names_from", "10.0.0.0/33"),
+	    OPTIONS_FATAL);
+	ck_assert_str_eq(o.error, "-names_from: bad item \"10.0.0.0/33\": "
+	    "the prefix length must be 0 to 32");
+	ck_assert_int_eq(PARSE(&o, "-register_from", "local,,any"),
+	    OPTIONS_FATAL);
+	ck_assert_str_eq(o.error, "-register_from: empty item after "
+	    "\"local\"");
+}
+END_TEST
+
+START_TEST(test_access_list_missing_argument_is_usage)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names_from"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-lookup_from"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-register_from"), OPTIONS_USAGE);
+}
+END_TEST
+
+START_TEST(test_access_list_last_flag_wins)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names_from", "none", "-names_from",
+	    "local"), OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.names_from), "local");
+}
+END_TEST
+
+START_TEST(test_access_lists_have_no_environment_variable)
+{
+	struct options o;
+
+	/* OTP has none; the units pass them as flags. */
+	setenv("ERL_EPMD_NAMES_FROM", "none", 1);
+	ck_assert_int_eq(PARSE0(&o), OPTIONS_OK);
+	ck_assert_str_eq(acl_str(&o.names_from), "any");
+	unsetenv("ERL_EPMD_NAMES_FROM");
+}
+END_TEST
+
+START_TEST(test_address_source_is_recorded_for_systemd_warning)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-systemd"), OPTIONS_OK);
+	ck_assert_ptr_null(o.address_list);
+	setenv("ERL_EPMD_ADDRESS", "127.0.0.1", 1);
+	ck_assert_int_eq(PARSE(&o, "-systemd"), OPTIONS_OK);
+	ck_assert_str_eq(o.address_list, "127.0.0.1");
+	ck_assert_str_eq(o.address_from, "ERL_EPMD_ADDRESS");
+	ck_assert_int_eq(PARSE(&o, "-systemd", "-address", "::1"), OPTIONS_OK);
+	ck_assert_str_eq(o.address_list, "::1");
+	ck_assert_str_eq(o.address_from, "-address");
+	ck_assert_uint_eq(o.naddrs, 0);
+}
+END_TEST
+
 /* Usage */
 
 START_TEST(test_usage_first_line_matches_reference)
@@ -854,7 +978,8 @@ START_TEST(test_usage_mentions_every_flag)
 	const char *flags[] = { "-d", "-debug", "-address", "-port",
 	    "-daemon", "-relaxed_command_check", "-systemd",
 	    "-max_conns_per_peer", "-packet_timeout", "-delay_accept",
-	    "-delay_write", "-names", "-dump", "-started", "-kill", "-stop" };
+	    "-delay_write", "-names", "-dump", "-started", "-kill", "-stop",
+	    "-names_from", "-lookup_from", "-register_from" };
 	const char *u = options_usage();
 	size_t i;
 
@@ -956,6 +1081,20 @@ unit_suite(void)
 	tcase_add_test(tc, test_address_last_flag_wins);
 	tcase_add_test(tc, test_address_ignored_under_systemd);
 	tcase_add_test(tc, test_parse_addresses_directly);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("access");
+	tcase_add_checked_fixture(tc, clear_env, NULL);
+	tcase_add_test(tc, test_access_lists_default_to_the_reference);
+	tcase_add_test(tc, test_names_from_sets_only_the_names_list);
+	tcase_add_test(tc, test_lookup_from_sets_only_the_lookup_list);
+	tcase_add_test(tc, test_register_from_sets_only_the_register_list);
+	tcase_add_test(tc,
+	    test_access_list_bad_item_is_fatal_naming_flag_and_item);
+	tcase_add_test(tc, test_access_list_missing_argument_is_usage);
+	tcase_add_test(tc, test_access_list_last_flag_wins);
+	tcase_add_test(tc, test_access_lists_have_no_environment_variable);
+	tcase_add_test(tc, test_address_source_is_recorded_for_systemd_warning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("usage");
