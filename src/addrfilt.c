@@ -321,6 +321,13 @@ addrfilt_match(const struct addrfilt *f, const struct sockaddr *peer,
 	return false;
 }
 
+/* Is f the list that matches no peer ("none")? */
+bool
+addrfilt_matches_none(const struct addrfilt *f)
+{
+	return f->n == 1 && f->items[0].kind == ADDRFILT_NONE;
+}
+
 /* Does f contain an item that matches every peer? */
 bool
 addrfilt_matches_all(const struct addrfilt *f)

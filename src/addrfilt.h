@@ -73,6 +73,8 @@ void addrfilt_set(struct addrfilt *f, enum addrfilt_kind kind);
 /* Does peer (local or not, as peer_is_local said) match any item of f? */
 bool addrfilt_match(const struct addrfilt *f, const struct sockaddr *peer,
 	    bool peer_local);
+/* Is f the list that matches no peer ("none")? */
+bool addrfilt_matches_none(const struct addrfilt *f);
 /* Does f contain an item that matches every peer? */
 bool addrfilt_matches_all(const struct addrfilt *f);
 /* Write f back as text ("any", "10.0.0.0/8, local") into buf. */

@@ -1,5 +1,7 @@
 /* One accepted connection's life: read one frame, answer, close or stay registered. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "addrfilt.h"
 #include "conn.h"
 #include "log.h"
 #include "options.h"
@@ -103,15 +106,80 @@ conn_log_fields(const struct sockaddr *peer, const uint8_t *name,
 	return f;
 }
 
-/* Log a refused request, with the peer as a structured field. */
+/* A refusal's reason as a label: "not_local", "access_list", ... */
+const char *
+conn_refusal_name(enum conn_refusal why)
+{
+	static const char *const names[CONN_REFUSED_NREASONS] = {
+		[CONN_REFUSED_NOT_LOCAL] = "not_local",
+		[CONN_REFUSED_ACCESS_LIST] = "access_list",
+		[CONN_REFUSED_NOT_RELAXED] = "not_relaxed",
+		[CONN_REFUSED_PEER_CAP] = "peer_cap",
+		[CONN_REFUSED_FD_LIMIT] = "fd_limit",
+		[CONN_REFUSED_REGISTRY] = "registry",
+		[CONN_REFUSED_LIVE_NODES] = "live_nodes",
+	};
+
+	return (unsigned)why < CONN_REFUSED_NREASONS ? names[why] : "other";
+}
+
+/*
+ * epmd_refused_total{reason}: the reasons it has. A STOP without the
+ * relaxed check, a refused name and a KILL with live nodes are counted by
+ * epmd_requests_total and the registration counters instead.
+ */
 static void
-conn_refused(const struct conn *c, const char *what)
+conn_count_refusal(struct server *srv, enum conn_refusal why)
+{
+	switch (why) {
+	case CONN_REFUSED_NOT_LOCAL:
+		srv->metrics.refused[METRICS_REFUSED_REMOTE_ADMIN]++;
+		break;
+	case CONN_REFUSED_ACCESS_LIST:
+		srv->metrics.refused[METRICS_REFUSED_ACCESS_LIST]++;
+		break;
+	case CONN_REFUSED_PEER_CAP:
+		srv->metrics.refused[METRICS_REFUSED_PEER_CAP]++;
+		break;
+	case CONN_REFUSED_FD_LIMIT:
+		srv->metrics.refused[METRICS_REFUSED_FD_RESERVE]++;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Every refusal in conn.c comes through here, whatever follows it (a close
+ * without a byte, or the protocol's error reply): one rate-limited line
+ * with the peer's fields. A counter per reason hooks in here.
+ */
+static void __attribute__((format(printf, 5, 6)))
+conn_refuse(struct server *srv, enum conn_refusal why, int prio,
+    const struct log_fields *f, const char *fmt, ...)
+{
+	char	 line[512];
+	va_list	 ap;
+
+	conn_count_refusal(srv, why);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_flood(prio, f, "%s", line);
+}
+
+/* Refuse the request on c from a peer an access list leaves out: close. */
+static void
+conn_refuse_request(struct conn *c, enum conn_refusal why, const char *req,
+    const char *reason)
 {
 	struct conn_logbuf	buf;
 	struct log_fields	f = conn_log_fields(&c->peer.sa, NULL, 0, 0,
 				    &buf);
 
-	log_flood(LOG_WARNING, &f, "%s from %s refused", what, f.peer);
+	conn_refuse(c->srv, why, LOG_WARNING, &f, "%s from %s refused: %s", req,
+	    f.peer, reason);
+	conn_close(c);
 }
 
 /* Is the peer local: loopback, or the address it connected to? */
@@ -174,13 +242,13 @@ conn_now(void)
 
 /* Log a connection refused by the per-peer cap. */
 static void
-conn_refuse_capped(const struct sockaddr *sa, int cap)
+conn_refuse_capped(struct server *srv, const struct sockaddr *sa, int cap)
 {
 	struct conn_logbuf	buf;
 	struct log_fields	f = conn_log_fields(sa, NULL, 0, 0, &buf);
 
-	log_flood(LOG_WARNING, &f, "connection from %s refused: more than %d "
-	    "unregistered connections", f.peer, cap);
+	conn_refuse(srv, CONN_REFUSED_PEER_CAP, LOG_WARNING, &f, "connection from "
+	    "%s refused: more than %d unregistered connections", f.peer, cap);
 }
 
 /* Seconds of silence after which an unregistered connection is closed. */
@@ -215,8 +283,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 			if (n != 0)
 				peercount_remove(srv->peers, sa);
 			close(fd);
-			srv->metrics.refused[METRICS_REFUSED_PEER_CAP]++;
-			conn_refuse_capped(sa, opts->max_conns_per_peer);
+			conn_refuse_capped(srv, sa, opts->max_conns_per_peer);
 			return;
 		}
 	}
@@ -566,11 +633,11 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 
 	/* Descriptors are allocated lowest first: a high one means full. */
 	if (srv->fd_limit > 0 && c->fd >= srv->fd_limit - CONN_FD_RESERVE) {
-		log_flood(LOG_WARNING, &f, "registration of %s refused: "
-		    "descriptor limit %ld reached (the last %d are kept for "
-		    "queries)", f.node, srv->fd_limit, CONN_FD_RESERVE);
 		srv->metrics.registrations[METRICS_REG_REFUSED]++;
-		srv->metrics.refused[METRICS_REFUSED_FD_RESERVE]++;
+		conn_refuse(srv, CONN_REFUSED_FD_LIMIT, LOG_WARNING, &f,
+		    "registration of %s refused: descriptor limit %ld reached "
+		    "(the last %d are kept for queries)", f.node, srv->fd_limit,
+		    CONN_FD_RESERVE);
 		conn_refuse_alive2(c, req->high);
 		return;
 	}
@@ -585,8 +652,8 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 		srv->metrics.registrations[r == REGISTRY_DUPLICATE ?
 		    METRICS_REG_DUPLICATE : r == REGISTRY_NOMEM ?
 		    METRICS_REG_REFUSED : METRICS_REG_INVALID]++;
-		log_flood(LOG_NOTICE, &f, "registration of %s refused: %s",
-		    f.node, why[r]);
+		conn_refuse(srv, CONN_REFUSED_REGISTRY, LOG_NOTICE, &f,
+		    "registration of %s refused: %s", f.node, why[r]);
 		conn_refuse_alive2(c, req->high);
 		return;
 	}
@@ -704,8 +771,9 @@ handle_kill(struct conn *c)
 	uint8_t			reply[PROTO_KILL_RESP_LEN];
 
 	if (!c->srv->opts->relaxed && registry_count(c->srv->reg) > 0) {
-		log_flood(LOG_WARNING, &f, "KILL from %s refused: %zu nodes "
-		    "registered (see -relaxed_command_check)", f.peer,
+		conn_refuse(c->srv, CONN_REFUSED_LIVE_NODES, LOG_WARNING, &f,
+		    "KILL from %s refused: %zu nodes registered (see "
+		    "-relaxed_command_check)", f.peer,
 		    registry_count(c->srv->reg));
 		conn_reply(c, reply, proto_encode_kill_resp(reply, false),
 		    CONN_REPLYING);
@@ -725,8 +793,8 @@ handle_stop(struct conn *c, const uint8_t *name, size_t len)
 	uint8_t		 reply[PROTO_STOP_RESP_MAX];
 
 	if (!c->srv->opts->relaxed) {
-		conn_refused(c, "STOP without -relaxed_command_check");
-		conn_close(c);
+		conn_refuse_request(c, CONN_REFUSED_NOT_RELAXED, "STOP",
+		    "no -relaxed_command_check");
 		return;
 	}
 	if ((node = registry_lookup(c->srv->reg, name, len)) == NULL) {
@@ -761,6 +829,79 @@ conn_metric(enum proto_req_type type)
 	}
 }
 
+/* The name of a request type, for logs. */
+static const char *
+conn_request_name(enum proto_req_type type)
+{
+	switch (type) {
+	case PROTO_REQ_ALIVE2:
+		return "ALIVE2";
+	case PROTO_REQ_PORT_PLEASE2:
+		return "PORT_PLEASE2";
+	case PROTO_REQ_NAMES:
+		return "NAMES";
+	case PROTO_REQ_DUMP:
+		return "DUMP";
+	case PROTO_REQ_KILL:
+		return "KILL";
+	case PROTO_REQ_STOP:
+	default:
+		return "STOP";
+	}
+}
+
+/*
+ * May the peer send this request? Local peers may send anything. Others
+ * need the request's access list (NAMES, PORT_PLEASE2, ALIVE2); DUMP, KILL
+ * and STOP stay local-only whatever the lists say. A refusal closes c.
+ */
+static bool
+conn_may(struct conn *c, const struct proto_request *req)
+{
+	const struct options	*opts = c->srv->opts;
+	const struct addrfilt	*list;
+	const char		*flag;
+
+	switch (req->type) {
+	case PROTO_REQ_NAMES:
+		list = &opts->names_from;
+		flag = "-names_from";
+		break;
+	case PROTO_REQ_PORT_PLEASE2:
+		list = &opts->lookup_from;
+		flag = "-lookup_from";
+		break;
+	case PROTO_REQ_ALIVE2:
+		list = &opts->register_from;
+		flag = "-register_from";
+		break;
+	default:
+		list = NULL;
+		flag = NULL;
+		break;
+	}
+	/* The address test first: it costs no system call. */
+	if (list != NULL && addrfilt_match(list, &c->peer.sa, false))
+		return true;
+	if (conn_is_local(c))
+		return true;
+	if (req->type == PROTO_REQ_ALIVE2)
+		c->srv->metrics.registrations[METRICS_REG_REFUSED]++;
+	/* ALIVE2 with the default "none" is the reference's local-only rule. */
+	if (list == NULL || (req->type == PROTO_REQ_ALIVE2 &&
+	    addrfilt_matches_none(list)))
+		conn_refuse_request(c, CONN_REFUSED_NOT_LOCAL,
+		    conn_request_name(req->type), "not a local peer");
+	else {
+		char why[32];
+
+		snprintf(why, sizeof(why), "not in %s", flag);
+		conn_refuse_request(c, CONN_REFUSED_ACCESS_LIST,
+		    conn_request_name(req->type), why);
+	}
+	return false;
+}
+
 /* Dispatch one complete request. */
 static void
 conn_handle(struct conn *c, const uint8_t *body, size_t len)
@@ -786,27 +927,15 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 		    log_escape(req.name, req.name_len < 64 ? req.name_len : 64,
 		    name, sizeof(name)) : "");
 	}
+	if (!conn_may(c, &req))
+		return;
 	switch (req.type) {
 	case PROTO_REQ_PORT_PLEASE2:
 		handle_port_please(c, req.name, req.name_len);
-		return;
+		break;
 	case PROTO_REQ_NAMES:
 		handle_listing(c, false);
-		return;
-	default:
 		break;
-	}
-	if (!conn_is_local(c)) {
-		c->srv->metrics.refused[METRICS_REFUSED_REMOTE_ADMIN]++;
-		if (req.type == PROTO_REQ_ALIVE2)
-			c->srv->metrics.registrations[METRICS_REG_REFUSED]++;
-		conn_refused(c, req.type == PROTO_REQ_ALIVE2 ? "ALIVE2" :
-		    req.type == PROTO_REQ_DUMP ? "DUMP" :
-		    req.type == PROTO_REQ_KILL ? "KILL" : "STOP");
-		conn_close(c);
-		return;
-	}
-	switch (req.type) {
 	case PROTO_REQ_ALIVE2:
 		handle_alive2(c, &req.alive2);
 		break;

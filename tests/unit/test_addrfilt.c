@@ -223,6 +223,11 @@ START_TEST(test_none_matches_no_peer_not_even_local)
 	ck_assert(!addrfilt_match(&f, (struct sockaddr *)&a, true));
 	ck_assert(!addrfilt_match(&f, (struct sockaddr *)&a, false));
 	ck_assert(!addrfilt_matches_all(&f));
+	ck_assert(addrfilt_matches_none(&f));
+	ck_assert(!addrfilt_matches_none((const struct addrfilt[]){
+	    parse_ok("local") }));
+	ck_assert(!addrfilt_matches_none((const struct addrfilt[]){
+	    parse_ok("10.0.0.0/8") }));
 }
 END_TEST
 
