@@ -14,7 +14,9 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "addrfilt.h"
 #include "conn.h"
+#include "listenlist.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "peer.h"
@@ -366,11 +368,46 @@ add_passed_listeners(struct server *srv, const int *fds, int n)
 	}
 }
 
-/* Log where we listen. */
+/* Append ", text" (or text, first) to buf, as far as it fits. */
+static void
+append_text(char *buf, size_t len, const char *text)
+{
+	size_t	 off = strlen(buf);
+
+	if (off + 1 < len)
+		snprintf(buf + off, len - off, "%s%s", off > 0 ? ", " : "", text);
+}
+
+/*
+ * Under -systemd the socket unit, not -address, says where we listen: say
+ * so if an address list was given, and say once if NAMES answers anyone
+ * on an address that is not loopback (served: the listeners as text;
+ * exposed: the first such listener, or "").
+ */
+static void
+log_systemd_exposure(const struct server *srv, const char *served,
+    const char *exposed)
+{
+	const struct options	*opts = srv->opts;
+	const char		*list = opts->address_list;
+
+	if (list != NULL && list[strspn(list, " ,")] != '\0')
+		log_warnx("%s%s%s is ignored under -systemd (the socket unit "
+		    "chooses the addresses); serving %s", opts->address_from,
+		    opts->address_from[0] == '-' ? " " : "=", list, served);
+	if (exposed[0] != '\0' && addrfilt_matches_all(&opts->names_from))
+		log_fields(LOG_NOTICE, NULL, "NAMES answers anyone who reaches "
+		    "%s, which is not a loopback address: node names and "
+		    "distribution ports are public; -names_from LIST restricts "
+		    "who may list them", exposed);
+}
+
+/* Log where we listen; under -systemd, what that exposes. */
 static void
 log_listeners(const struct server *srv)
 {
-	size_t i;
+	char	 served[512] = "", exposed[PEER_ADDRSTRLEN] = "";
+	size_t	 i;
 
 	for (i = 0; i < srv->nlisteners; i++) {
 		struct sockaddr_storage	ss;
@@ -379,10 +416,21 @@ log_listeners(const struct server *srv)
 		int			fd;
 
 		fd = evconnlistener_get_fd(srv->listeners[i]);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-			log_info("listening on %s", peer_format(
-			    (struct sockaddr *)&ss, addr, sizeof(addr)));
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+			continue;
+		peer_format((struct sockaddr *)&ss, addr, sizeof(addr));
+		if (srv->opts->systemd)
+			log_info("listening on %s (from systemd, fd %d)", addr,
+			    fd);
+		else
+			log_info("listening on %s", addr);
+		append_text(served, sizeof(served), addr);
+		if (exposed[0] == '\0' &&
+		    !listenlist_is_loopback((struct sockaddr *)&ss))
+			snprintf(exposed, sizeof(exposed), "%s", addr);
 	}
+	if (srv->opts->systemd)
+		log_systemd_exposure(srv, served, exposed);
 }
 
 /* The counters for a scrape, with the gauges brought up to date. */
