@@ -10,7 +10,8 @@ set -u
 
 build_pkgs="gcc make pkg-config libevent-dev libsystemd-dev"
 test_pkgs="check python3 erlang-base mandoc iproute2 systemd procps clang libclang-rt-14-dev
-	   systemd-container dbus prometheus curl debhelper lintian fakeroot dpkg-dev"
+	   systemd-container dbus prometheus curl debhelper lintian fakeroot dpkg-dev
+	   nftables iptables"
 
 # Does the build find everything it needs without installing anything?
 build_ready() {

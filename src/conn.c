@@ -158,7 +158,8 @@ static void __attribute__((format(printf, 5, 6)))
 conn_refuse(struct server *srv, enum conn_refusal why, int prio,
     const struct log_fields *f, const char *fmt, ...)
 {
-	char	 line[512];
+	/* As long as the log's own line: an escaped name may take 1 kB. */
+	char	 line[2048];
 	va_list	 ap;
 
 	conn_count_refusal(srv, why);

@@ -15,7 +15,7 @@ for f in opt/epmdc/bin/epmd-c opt/epmdc/share/man/man8/epmd-c.8 \
 done
 [ -x "$dest/opt/epmdc/bin/epmd-c" ] || { echo "binary not executable"; fail=1; }
 for u in "$dest"/opt/epmdc/units/*.service; do
-	grep -q '^ExecStart=/opt/epmdc/bin/epmd-c -systemd$' "$u" ||
+	grep -q '^ExecStart=/opt/epmdc/bin/epmd-c -systemd $EPMD_C_OPTS$' "$u" ||
 	    { echo "$u: ExecStart= not rewritten"; fail=1; }
 done
 exit $fail
