@@ -474,6 +474,10 @@ set_options(uint8_t cfg, uint8_t timing)
 	opts.delay_accept = delays[(timing >> 2) & 3];
 	opts.delay_write = delays[(timing >> 4) & 3];
 	opts.naddrs = 0;
+	/* The access lists' defaults: the reference's rules, no more. */
+	addrfilt_set(&opts.names_from, ADDRFILT_ANY);
+	addrfilt_set(&opts.lookup_from, ADDRFILT_ANY);
+	addrfilt_set(&opts.register_from, ADDRFILT_NONE);
 	log_init(LOG_TO_JOURNAL, opts.debug);
 }
 
