@@ -106,16 +106,16 @@ conn_log_fields(const struct sockaddr *peer, const uint8_t *name,
 	return f;
 }
 
-/* A refusal's reason as a label: "not_local", "access_list", ... */
+/* A refusal's reason as a label: "remote_admin", "access_list", ... */
 const char *
 conn_refusal_name(enum conn_refusal why)
 {
 	static const char *const names[CONN_REFUSED_NREASONS] = {
-		[CONN_REFUSED_NOT_LOCAL] = "not_local",
+		[CONN_REFUSED_REMOTE_ADMIN] = "remote_admin",
 		[CONN_REFUSED_ACCESS_LIST] = "access_list",
 		[CONN_REFUSED_NOT_RELAXED] = "not_relaxed",
 		[CONN_REFUSED_PEER_CAP] = "peer_cap",
-		[CONN_REFUSED_FD_LIMIT] = "fd_limit",
+		[CONN_REFUSED_FD_RESERVE] = "fd_reserve",
 		[CONN_REFUSED_REGISTRY] = "registry",
 		[CONN_REFUSED_LIVE_NODES] = "live_nodes",
 	};
@@ -132,7 +132,7 @@ static void
 conn_count_refusal(struct server *srv, enum conn_refusal why)
 {
 	switch (why) {
-	case CONN_REFUSED_NOT_LOCAL:
+	case CONN_REFUSED_REMOTE_ADMIN:
 		srv->metrics.refused[METRICS_REFUSED_REMOTE_ADMIN]++;
 		break;
 	case CONN_REFUSED_ACCESS_LIST:
@@ -141,7 +141,7 @@ conn_count_refusal(struct server *srv, enum conn_refusal why)
 	case CONN_REFUSED_PEER_CAP:
 		srv->metrics.refused[METRICS_REFUSED_PEER_CAP]++;
 		break;
-	case CONN_REFUSED_FD_LIMIT:
+	case CONN_REFUSED_FD_RESERVE:
 		srv->metrics.refused[METRICS_REFUSED_FD_RESERVE]++;
 		break;
 	default:
@@ -635,7 +635,7 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 	/* Descriptors are allocated lowest first: a high one means full. */
 	if (srv->fd_limit > 0 && c->fd >= srv->fd_limit - CONN_FD_RESERVE) {
 		srv->metrics.registrations[METRICS_REG_REFUSED]++;
-		conn_refuse(srv, CONN_REFUSED_FD_LIMIT, LOG_WARNING, &f,
+		conn_refuse(srv, CONN_REFUSED_FD_RESERVE, LOG_WARNING, &f,
 		    "registration of %s refused: descriptor limit %ld reached "
 		    "(the last %d are kept for queries)", f.node, srv->fd_limit,
 		    CONN_FD_RESERVE);
@@ -891,7 +891,7 @@ conn_may(struct conn *c, const struct proto_request *req)
 	/* ALIVE2 with the default "none" is the reference's local-only rule. */
 	if (list == NULL || (req->type == PROTO_REQ_ALIVE2 &&
 	    addrfilt_matches_none(list)))
-		conn_refuse_request(c, CONN_REFUSED_NOT_LOCAL,
+		conn_refuse_request(c, CONN_REFUSED_REMOTE_ADMIN,
 		    conn_request_name(req->type), "not a local peer");
 	else {
 		char why[32];

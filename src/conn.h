@@ -22,17 +22,17 @@ struct conn_set {
 
 /* Why conn.c refused a connection or a request (conn_refusal_name). */
 enum conn_refusal {
-	CONN_REFUSED_NOT_LOCAL,		/* ALIVE2, DUMP, KILL, STOP: not local */
+	CONN_REFUSED_REMOTE_ADMIN,	/* ALIVE2, DUMP, KILL, STOP: not local */
 	CONN_REFUSED_ACCESS_LIST,	/* not in -names/-lookup/-register_from */
 	CONN_REFUSED_NOT_RELAXED,	/* STOP without -relaxed_command_check */
 	CONN_REFUSED_PEER_CAP,		/* over -max_conns_per_peer */
-	CONN_REFUSED_FD_LIMIT,		/* ALIVE2 at the descriptor limit */
+	CONN_REFUSED_FD_RESERVE,	/* ALIVE2 into the descriptor reserve */
 	CONN_REFUSED_REGISTRY,		/* ALIVE2 the registry turned down */
 	CONN_REFUSED_LIVE_NODES,	/* KILL while nodes are registered */
 	CONN_REFUSED_NREASONS
 };
 
-/* A refusal's reason as a label: "not_local", "access_list", ... */
+/* A refusal's reason as a label: "remote_admin", "access_list", ... */
 const char *conn_refusal_name(enum conn_refusal why);
 
 /* Descriptors a registration may not take: queries can always get in. */
