@@ -169,7 +169,7 @@ conn_refuse(struct server *srv, enum conn_refusal why, int prio,
 	log_flood(prio, f, "%s", line);
 }
 
-/* Refuse the request on c from a peer an access list leaves out: close. */
+/* Refuse the request on c: one line saying why, then close without a byte. */
 static void
 conn_refuse_request(struct conn *c, enum conn_refusal why, const char *req,
     const char *reason)
