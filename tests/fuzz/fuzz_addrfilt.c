@@ -9,7 +9,10 @@
  * again to the same items. Then, for every prefix item, its first and last
  * addresses and the neighbours just outside are matched as peers (IPv4 also
  * as ::ffff:a.b.c.d) against the item alone and against the whole list, and
- * compared with a bit-by-bit model written here. Invariants that fail call
+ * compared with a bit-by-bit model written here. The same text also goes
+ * to the -address list builder (src/listenlist.c): at most 15 sockets,
+ * only loopbacks implicit, each loopback at most once, every entry a
+ * well-formed IPv4 or IPv6 address with port 0. Invariants that fail call
  * abort().
  */
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "addrfilt.h"
+#include "listenlist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -218,6 +222,42 @@ check_round_trip(const struct addrfilt *f)
 	}
 }
 
+/* The -address list builder on the same text. */
+static void
+check_listen_list(const char *text)
+{
+	static struct listen_addr a[EPMD_MAX_LISTENERS];
+	char		 err[256];
+	size_t		 n = 99, i, lo4 = 0, lo6 = 0;
+
+	memset(err, 0x55, sizeof(err));
+	if (!listenlist_build(text, a, &n, err, sizeof(err))) {
+		CHECK(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
+		return;
+	}
+	CHECK(n <= EPMD_MAX_LISTENERS - 1);
+	for (i = 0; i < n; i++) {
+		const struct sockaddr_in *sin =
+		    (const struct sockaddr_in *)&a[i].ss;
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)&a[i].ss;
+		bool is_lo;
+
+		if (a[i].ss.ss_family == AF_INET) {
+			CHECK(a[i].len == sizeof(*sin) && sin->sin_port == 0);
+			is_lo = sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+			lo4 += is_lo;
+		} else {
+			CHECK(a[i].ss.ss_family == AF_INET6);
+			CHECK(a[i].len == sizeof(*sin6) && sin6->sin6_port == 0);
+			is_lo = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+			lo6 += is_lo;
+		}
+		CHECK(!a[i].implicit || is_lo);
+	}
+	CHECK(lo4 <= 1 && lo6 <= 1);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -231,6 +271,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, len);
 	text[len] = '\0';
 
+	check_listen_list(text);
 	memset(err, 0x55, sizeof(err));
 	if (!addrfilt_parse(&f, text, err, sizeof(err))) {
 		CHECK(memchr(err, '\0', sizeof(err)) != NULL);

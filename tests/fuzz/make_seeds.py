@@ -362,7 +362,8 @@ def state_seeds():
 
 def addrfilt_seeds():
     """Access lists (the -names_from/-lookup_from/-register_from syntax):
-    each item kind, both families, boundaries, mapped forms, bad items."""
+    each item kind, both families, boundaries, mapped forms, bad items;
+    and -address lists, which the target also builds."""
     lists = {
         "any": "any",
         "none": "none",
@@ -386,6 +387,12 @@ def addrfilt_seeds():
         "bad_trailing": "10.0.0.0/8,",
         "bad_none_mixed": "none,10.0.0.0/8",
         "bad_junk": "localhost [::1] 10.0.0.0/+8",
+        # -address lists, for the listen-list builder on the same text.
+        "listen_wildcards": "0.0.0.0 ::",
+        "listen_otp_record": " , 127.0.0.3 ,, ::1,127.0.0.1 ",
+        "listen_mapped": "::ffff:127.0.0.1",
+        "listen_covered": "0.0.0.0,198.51.100.1,127.0.1.1",
+        "listen_13_extras": ",".join("127.0.0.%d" % i for i in range(2, 15)),
     }
     return {k: v.encode() for k, v in lists.items()}
 
