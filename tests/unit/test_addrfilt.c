@@ -1,12 +1,12 @@
 /* Unit tests for addrfilt: address lists, prefixes and peer matching. */
 #include <arpa/inet.h>
-#include <check.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addrfilt.h"
+#include "unit.h"
 
 /* A socket address for text (IPv4 or IPv6), port 4369. */
 static struct sockaddr_storage
@@ -447,13 +447,12 @@ START_TEST(test_mask_and_prefix_helpers_agree)
 }
 END_TEST
 
-int
-main(void)
+/* The addrfilt suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("addrfilt");
 	TCase	*tc;
-	SRunner	*sr;
-	int	 failed;
 
 	tc = tcase_create("match");
 	tcase_add_test(tc, test_single_ipv4_address_matches_only_itself);
@@ -500,9 +499,5 @@ main(void)
 	tcase_add_test(tc, test_mask_and_prefix_helpers_agree);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }

@@ -3,7 +3,6 @@
  * under the rule of OTP's 2026 security release (PROTOCOL.md 4.4).
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "epmd.h"
 #include "listenlist.h"
+#include "unit.h"
 
 struct built {
 	struct listen_addr	 a[EPMD_MAX_LISTENERS];
@@ -282,13 +282,12 @@ START_TEST(test_loopback_test_covers_127_8_ipv6_and_mapped)
 }
 END_TEST
 
-int
-main(void)
+/* The listenlist suite, run by check_main.c. */
+Suite *
+unit_suite(void)
 {
 	Suite	*s = suite_create("listenlist");
 	TCase	*tc = tcase_create("build");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_no_tokens_means_every_interface);
 	tcase_add_test(tc, test_other_address_gets_both_implicit_loopbacks_first);
@@ -316,9 +315,5 @@ main(void)
 	tcase_add_test(tc, test_loopbacks_do_not_count_toward_the_limit);
 	tcase_add_test(tc, test_loopback_test_covers_127_8_ipv6_and_mapped);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
