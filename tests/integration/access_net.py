@@ -10,9 +10,9 @@
 Each peer's default routes point at the host, so either peer can reach any
 host address, and the daemon sees it from its own address: A inside
 198.51.100.0/24 (and 2001:db8:a::/64), B outside it. The namespace
-primitives (ip(8), setns) and the remote peer (remote_client.py, its
-"reach" and "requests" commands) are those of the netns test library:
-tests/lib/netns.py where it exists, else tests/integration/test_remote.py.
+primitives (ip(8), setns, the reaper of stale namespaces) and the remote
+peer (remote_client.py, its "reach" and "requests" commands) are those of
+tests/lib/netns.py.
 
 One Topology is shared by a test file: created on first use, entered by
 this process (so daemons and "local" clients started here live in the host
@@ -33,16 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import epmdtest as et  # noqa: E402
 
-try:
-    import netns as _lib  # noqa: E402  tests/lib/netns.py
-    _reap = _lib.reap_stale
-except ImportError:
-    # test_remote registers its own tests on import: keep them out.
-    _before = len(et._tests)
-    sys.path.insert(0, HERE)
-    import test_remote as _lib  # noqa: E402
-    del et._tests[_before:]
-    _reap = _lib.reap_stale_namespaces
+import netns as _lib  # noqa: E402  tests/lib/netns.py
 
 HOST_A, PEER_A = "198.51.100.1", "198.51.100.2"
 HOST_B, PEER_B = "203.0.113.1", "203.0.113.2"
@@ -143,7 +134,7 @@ def shared():
     global _shared
     if _shared is None:
         if os.geteuid() == 0:
-            _reap()
+            _lib.reap_stale()
         _shared = Topology(os.getpid() % 7 + 90)
         atexit.register(_shared.delete)
         if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
