@@ -32,7 +32,7 @@ C = None
 
 def fresh(defaults=None, dropin=None):
     """The service stopped, the socket listening, /etc/default/epmd-c and
-    a drop-in as given (None: absent), the journal cursor noted."""
+    a drop-in as given (None: absent); returns the time, for messages."""
     C.systemctl("stop", SERVICE, check=False)
     C.run("rm", "-f", DEFAULTS, DROPIN)
     if defaults is not None:
@@ -45,8 +45,11 @@ def fresh(defaults=None, dropin=None):
     return C.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
 
 
-def journal_since(since):
-    return C.journal(SERVICE, "--since", since)
+def journal_of_run():
+    """What the daemon of the service's latest run logged (the journal
+    lines carrying its invocation ID: no earlier run's lines)."""
+    inv = C.prop(SERVICE, "InvocationID")
+    return C.journal(None, f"_SYSTEMD_INVOCATION_ID={inv}") if inv else ""
 
 
 def activate():
@@ -63,10 +66,11 @@ def cmdline():
 
 
 def wait_journal(since, pattern, timeout=5.0):
-    """The journal lines since since, once pattern appears (or the last)."""
+    """The latest run's journal lines, once pattern appears (or at the
+    timeout). since is fresh()'s time, kept for the failure message."""
     deadline = time.monotonic() + timeout
     while True:
-        text = journal_since(since)
+        text = journal_of_run()
         if re.search(pattern, text) or time.monotonic() >= deadline:
             return text
         time.sleep(0.1)
