@@ -158,15 +158,12 @@ static void __attribute__((format(printf, 5, 6)))
 conn_refuse(struct server *srv, enum conn_refusal why, int prio,
     const struct log_fields *f, const char *fmt, ...)
 {
-	/* As long as the log's own line: an escaped name may take 1 kB. */
-	char	 line[2048];
 	va_list	 ap;
 
 	conn_count_refusal(srv, why);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	log_vflood(prio, f, fmt, ap);
 	va_end(ap);
-	log_flood(prio, f, "%s", line);
 }
 
 /* Refuse the request on c: one line saying why, then close without a byte. */

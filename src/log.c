@@ -191,11 +191,17 @@ log_flood(int prio, const struct log_fields *f, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!log_flood_allowed())
-		return;
 	va_start(ap, fmt);
-	vlog(prio, f, 0, fmt, ap);
+	log_vflood(prio, f, fmt, ap);
 	va_end(ap);
+}
+
+/* log_flood with a va_list, for callers that wrap it. */
+void
+log_vflood(int prio, const struct log_fields *f, const char *fmt, va_list ap)
+{
+	if (log_flood_allowed())
+		vlog(prio, f, 0, fmt, ap);
 }
 
 /* A warning with strerror(errno). */

@@ -36,6 +36,8 @@ void log_fields(int prio, const struct log_fields *f, const char *fmt, ...)
  * a few a second are logged, and a count of the rest follows. */
 void log_flood(int prio, const struct log_fields *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void log_vflood(int prio, const struct log_fields *f, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
 /* Log and exit(1); fatal appends strerror(errno). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
