@@ -765,6 +765,45 @@ def _down_all():
             sys.stderr.write(f"realsystemd: {c.name}: down failed: {e}\n")
 
 
+def run_test_file(what, scope, install=True, epmdc_only=False):
+    """Run a test file's tests in one container of their own: one skip line
+    if this machine cannot boot one (or, with epmdc_only, in reference
+    mode), else boot, install the daemon under test unless told not to, set
+    scope["C"] to the container, run the tests and shut it down. Returns the
+    exit status; the tests' own run ends the process with theirs."""
+    import epmdtest as et
+    why = impossible()
+    if why:
+        print(f"skip - {what}: {why}", flush=True)
+        return 0
+    if epmdc_only and et.REFERENCE_MODE:
+        print(f"skip - {what}: an epmd-c extension (EPMD_REFERENCE_MODE=1)",
+              flush=True)
+        return 0
+    if install and not os.access(et.EPMD_BIN, os.X_OK):
+        print(f"not ok - {what}: no daemon binary at {et.EPMD_BIN}",
+              flush=True)
+        return 1
+    t0 = time.monotonic()
+    c = scope["C"] = Container()
+    try:
+        c.up()
+    except Exception as e:
+        print("not ok - boot a real systemd in a container", flush=True)
+        sys.stderr.write(f"{e}\n")
+        return 1
+    sys.stderr.write(f"# container {c.name} booted in {c.boot_seconds:.2f} s\n")
+    if install:
+        c.install_epmdc(et.EPMD_BIN)
+    try:
+        et.run_tests()
+    finally:
+        t = time.monotonic()
+        c.down()
+        sys.stderr.write(f"# container down in {time.monotonic() - t:.2f} s; "
+                         f"file total {time.monotonic() - t0:.1f} s\n")
+
+
 def main(argv):
     """python3 tests/lib/realsystemd.py [CMD...]: boot, run CMD (default: a
     short report), print timings, halt."""

@@ -134,32 +134,7 @@ def units_warn_that_erl_epmd_address_is_ignored():
 
 
 def main():
-    global C
-    why = realsystemd.impossible()
-    if why:
-        print(f"skip - access units on a real systemd: {why}", flush=True)
-        return 0
-    if not os.access(et.EPMD_BIN, os.X_OK):
-        print(f"not ok - access units: no daemon binary at {et.EPMD_BIN}",
-              flush=True)
-        return 1
-    if os.environ.get("EPMD_REFERENCE_MODE") == "1":
-        print("skip - access units: an epmd-c extension "
-              "(EPMD_REFERENCE_MODE=1)", flush=True)
-        return 0
-    C = realsystemd.Container()
-    try:
-        C.up()
-    except Exception as e:
-        print("not ok - boot a real systemd in a container", flush=True)
-        sys.stderr.write(f"{e}\n")
-        return 1
-    C.install_epmdc(et.EPMD_BIN)
-    try:
-        et.run_tests()
-    finally:
-        C.down()
-
+    return realsystemd.run_test_file("access units on a real systemd", globals(), epmdc_only=True)
 
 if __name__ == "__main__":
     sys.exit(main())

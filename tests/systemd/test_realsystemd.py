@@ -179,23 +179,7 @@ def test_killed_run_is_cleaned_up():
 
 
 def main():
-    global C
-    why = realsystemd.impossible()
-    if why:
-        print(f"skip - realsystemd self-test: {why}", flush=True)
-        return 0
-    C = realsystemd.Container()
-    try:
-        C.up()
-    except Exception as e:
-        print("not ok - boot a real systemd in a container", flush=True)
-        sys.stderr.write(f"{e}\n")
-        return 1
-    try:
-        et.run_tests()
-    finally:
-        C.down()
-
+    return realsystemd.run_test_file("realsystemd self-test", globals(), install=False)
 
 if __name__ == "__main__":
     sys.exit(main())

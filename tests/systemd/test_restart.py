@@ -316,28 +316,7 @@ def test_systemctl_stop_discards_the_nodes():
 
 
 def main():
-    global C
-    why = realsystemd.impossible()
-    if why:
-        print(f"skip - systemd restart layer: {why}", flush=True)
-        return 0
-    if not os.access(et.EPMD_BIN, os.X_OK):
-        print(f"not ok - systemd restart layer: no daemon binary at "
-              f"{et.EPMD_BIN}", flush=True)
-        return 1
-    C = realsystemd.Container()
-    try:
-        C.up()
-    except Exception as e:
-        print("not ok - boot a real systemd in a container", flush=True)
-        sys.stderr.write(f"{e}\n")
-        return 1
-    C.install_epmdc(et.EPMD_BIN)
-    try:
-        et.run_tests()
-    finally:
-        C.down()
-
+    return realsystemd.run_test_file("systemd restart layer", globals())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -597,31 +597,7 @@ def test_enabled_as_the_system_epmd_takes_over_debian_epmd_socket_and_gives_it_b
 
 
 def main():
-    global C
-    why = realsystemd.impossible()
-    if why:
-        print(f"skip - systemd layer (real systemd in a container): {why}", flush=True)
-        return 0
-    if not os.access(et.EPMD_BIN, os.X_OK):
-        print(f"not ok - systemd layer: no daemon binary at {et.EPMD_BIN}", flush=True)
-        return 1
-    C = realsystemd.Container()
-    try:
-        C.up()
-    except Exception as e:
-        print("not ok - boot a real systemd in a container", flush=True)
-        sys.stderr.write(f"{e}\n")
-        return 1
-    note(f"container {C.name} booted in {C.boot_seconds:.2f} s")
-    C.install_epmdc(et.EPMD_BIN)
-    try:
-        et.run_tests()
-    finally:
-        t = time.monotonic()
-        C.down()
-        note(f"container down in {time.monotonic() - t:.2f} s; file total "
-             f"{time.monotonic() - T0:.1f} s")
-
+    return realsystemd.run_test_file("systemd layer (real systemd in a container)", globals())
 
 if __name__ == "__main__":
     sys.exit(main())
