@@ -229,22 +229,6 @@ def test_sigusr2_twice_keeps_500_nodes_connections_creations_and_lookups():
             stop_pid(p)
 
 
-ERL_LOOP = '''
-A = N(%s),
-Loop = fun L(0, Acc) -> Acc;
-           L(K, {P, PF, NF}) ->
-             erlang:disconnect_node(A),
-             P1 = case net_adm:ping(A) of pong -> P + 1; _ -> P end,
-             PF1 = case net_adm:ping(A) of pong -> PF; _ -> PF + 1 end,
-             NF1 = case net_adm:names() of {ok, _} -> NF; _ -> NF + 1 end,
-             timer:sleep(10),
-             L(K - 1, {P1, PF1, NF1})
-       end,
-Out("creation", R(A, erlang, system_info, [creation])),
-{Pongs, PingFails, NamesFails} = Loop(%d, {0, 0, 0}),
-Out("pongs", Pongs), Out("pingfails", PingFails),
-Out("namesfails", NamesFails),
-Out("creation_after", R(A, erlang, system_info, [creation]))'''
 
 
 @et.epmdc
@@ -260,7 +244,7 @@ def test_real_erlang_nodes_see_nothing_through_two_sigusr2_upgrades():
         na = erlnode.Node(a, d.port, env={"HOME": home})
         na.result("node", timeout=30)
         nb = erlnode.Node(b, d.port, env={"HOME": home}, halt=True,
-                          body=ERL_LOOP % (erlnode.erl_string(a), 300))
+                          body=erlnode.ping_loop(a, 300, 10))
         before = nb.result("creation", timeout=30)
         time.sleep(0.5)
         os.kill(d.pid, signal.SIGUSR2)

@@ -397,3 +397,28 @@ def cleanup():
 
 
 atexit.register(cleanup)
+
+
+PING_LOOP = '''
+A = N(%s),
+Loop = fun L(0, Acc) -> Acc;
+           L(K, {P, PF, NF}) ->
+             erlang:disconnect_node(A),
+             P1 = case net_adm:ping(A) of pong -> P + 1; _ -> P end,
+             PF1 = case net_adm:ping(A) of pong -> PF; _ -> PF + 1 end,
+             NF1 = case net_adm:names() of {ok, _} -> NF; _ -> NF + 1 end,
+             timer:sleep(%d),
+             L(K - 1, {P1, PF1, NF1})
+       end,
+Out("creation", R(A, erlang, system_info, [creation])),
+{Pongs, PingFails, NamesFails} = Loop(%d, {0, 0, 0}),
+Out("pongs", Pongs), Out("pingfails", PingFails),
+Out("namesfails", NamesFails),
+Out("creation_after", R(A, erlang, system_info, [creation]))'''
+
+
+def ping_loop(node, rounds, sleep_ms):
+    """An erl body that pings node and asks net_adm:names() rounds times,
+    sleep_ms apart, and prints its creation before and after with the
+    pongs, ping failures and names() failures (for restart tests)."""
+    return PING_LOOP % (erl_string(node), sleep_ms, rounds)

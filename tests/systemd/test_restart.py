@@ -124,22 +124,6 @@ class Lookups(threading.Thread):
                 f"{self.failed[:3]}, longest per phase {lat}")
 
 
-ERL_LOOP = '''
-A = N(%s),
-Loop = fun L(0, Acc) -> Acc;
-           L(K, {P, PF, NF}) ->
-             erlang:disconnect_node(A),
-             P1 = case net_adm:ping(A) of pong -> P + 1; _ -> P end,
-             PF1 = case net_adm:ping(A) of pong -> PF; _ -> PF + 1 end,
-             NF1 = case net_adm:names() of {ok, _} -> NF; _ -> NF + 1 end,
-             timer:sleep(20),
-             L(K - 1, {P1, PF1, NF1})
-       end,
-Out("creation", R(A, erlang, system_info, [creation])),
-{Pongs, PingFails, NamesFails} = Loop(%d, {0, 0, 0}),
-Out("pongs", Pongs), Out("pingfails", PingFails),
-Out("namesfails", NamesFails),
-Out("creation_after", R(A, erlang, system_info, [creation]))'''
 
 
 def main_pid_change(old, timeout=20):
@@ -178,7 +162,7 @@ def test_restart_and_kill_9_keep_500_nodes_and_real_erlang_nodes():
         lk.start()
         with C.netns():
             nb = erlnode.Node(b, EPMD_PORT, env={"HOME": home},
-                              body=ERL_LOOP % (erlnode.erl_string(a), 400),
+                              body=erlnode.ping_loop(a, 400, 20),
                               halt=True)
         before_creation = nb.result("creation", timeout=30)
         time.sleep(0.5)
