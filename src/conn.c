@@ -106,23 +106,6 @@ conn_log_fields(const struct sockaddr *peer, const uint8_t *name,
 	return f;
 }
 
-/* A refusal's reason as a label: "remote_admin", "access_list", ... */
-const char *
-conn_refusal_name(enum conn_refusal why)
-{
-	static const char *const names[CONN_REFUSED_NREASONS] = {
-		[CONN_REFUSED_REMOTE_ADMIN] = "remote_admin",
-		[CONN_REFUSED_ACCESS_LIST] = "access_list",
-		[CONN_REFUSED_NOT_RELAXED] = "not_relaxed",
-		[CONN_REFUSED_PEER_CAP] = "peer_cap",
-		[CONN_REFUSED_FD_RESERVE] = "fd_reserve",
-		[CONN_REFUSED_REGISTRY] = "registry",
-		[CONN_REFUSED_LIVE_NODES] = "live_nodes",
-	};
-
-	return (unsigned)why < CONN_REFUSED_NREASONS ? names[why] : "other";
-}
-
 /*
  * epmd_refused_total{reason}: the reasons it has. A STOP without the
  * relaxed check, a refused name and a KILL with live nodes are counted by

@@ -20,7 +20,7 @@ struct conn_set {
 	size_t			 npending;
 };
 
-/* Why conn.c refused a connection or a request (conn_refusal_name). */
+/* Why conn.c refused a connection or a request. */
 enum conn_refusal {
 	CONN_REFUSED_REMOTE_ADMIN,	/* ALIVE2, DUMP, KILL, STOP: not local */
 	CONN_REFUSED_ACCESS_LIST,	/* not in -names/-lookup/-register_from */
@@ -29,11 +29,7 @@ enum conn_refusal {
 	CONN_REFUSED_FD_RESERVE,	/* ALIVE2 into the descriptor reserve */
 	CONN_REFUSED_REGISTRY,		/* ALIVE2 the registry turned down */
 	CONN_REFUSED_LIVE_NODES,	/* KILL while nodes are registered */
-	CONN_REFUSED_NREASONS
 };
-
-/* A refusal's reason as a label: "remote_admin", "access_list", ... */
-const char *conn_refusal_name(enum conn_refusal why);
 
 /* Descriptors a registration may not take: queries can always get in. */
 #define CONN_FD_RESERVE		8
