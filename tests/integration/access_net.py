@@ -21,13 +21,10 @@ the tests skip.
 """
 
 import atexit
-import json
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -142,51 +139,17 @@ def shared():
     return _shared.create().enter()
 
 
-class Peer:
+class Peer(_lib.Remote):
     """remote_client.py in a peer namespace: connections to the daemon
-    from that peer's own address."""
+    from that peer's own address, asked without waiting (start, then
+    finish), so two peers can be asked at once."""
 
     def __init__(self, ns, port, host):
-        self.port, self.host = port, host
-        self.err = open(os.devnull, "wb")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, _lib.CLIENT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
-        self.buf = b""
-        self.pending = 0
-
-    def send(self, op, **args):
-        """Send one command without waiting for its reply."""
-        cmd = {"op": op, "host": self.host, "port": self.port, **args}
-        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
-        self.proc.stdin.flush()
-        self.pending += 1
-
-    def reply(self, timeout=30.0):
-        """The reply to the oldest command sent."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("remote peer: no answer in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise AssertionError("remote peer died")
-                self.buf += chunk
-        text, self.buf = self.buf.split(b"\n", 1)
-        self.pending -= 1
-        r = json.loads(text)
-        if not r.get("ok"):
-            raise AssertionError(f"remote peer: {r.get('error')}")
-        return r
+        super().__init__(ns, port, host, reach=False)
 
     def reach(self, host=None):
         """Wait until the daemon accepts connections from here."""
-        self.send("reach", host=host or self.host, timeout=5)
-        self.reply()
+        self.call("reach", host=host or self.host, timeout=5)
 
     def start(self, *items, host=None, timeout=2.0):
         """Begin one connection per item (bytes); finish() collects."""
@@ -196,33 +159,12 @@ class Peer:
         return len(wire) * (2 * timeout + 1) + 10
 
     def finish(self, wait):
-        return self.reply(wait)["results"]
+        return self.reply(wait, "requests")["results"]
 
     def ask(self, *items, host=None, timeout=2.0):
         """One connection per item; each result has "reply" (hex),
         "closed", "reset", "error" (None, "connect: ...", "send: ...")."""
         return self.finish(self.start(*items, host=host, timeout=timeout))
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(b'{"op": "quit"}\n')
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout, self.err):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def peers(topo, port):

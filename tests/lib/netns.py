@@ -208,27 +208,33 @@ class Remote:
     """remote_client.py running in the peer namespace, aimed at a daemon
     (or port) in the host namespace."""
 
-    def __init__(self, ns, daemon, host=HOST_ADDR):
+    def __init__(self, ns, daemon, host=HOST_ADDR, reach=True):
+        """ns: a Netns (its peer side) or a namespace's name."""
         self.host = host
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.peer, sys.executable, CLIENT],
+            ["ip", "netns", "exec", ns if isinstance(ns, str) else ns.peer,
+             sys.executable, CLIENT],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
         self.buf = b""
-        self.aim(daemon)
+        self.port = daemon if isinstance(daemon, int) else daemon.port
+        if reach:
+            self.aim(daemon)
 
     def aim(self, daemon):
         """Talk to daemon (or port) from now on, once it is reachable."""
         self.port = daemon if isinstance(daemon, int) else daemon.port
         self.call("reach", timeout=5)
 
-    def call(self, op, call_timeout=30.0, **args):
-        """Send one command; return its reply, or raise."""
+    def send(self, op, **args):
+        """Send one command without waiting for its reply."""
         cmd = {"op": op, "host": self.host, "port": self.port, **args}
-        timeout = max(call_timeout, float(args.get("timeout") or 0))
         self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
         self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout + 5
+
+    def reply(self, timeout=30.0, op="command"):
+        """The reply to the oldest command sent; raise if it failed."""
+        deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
@@ -246,6 +252,12 @@ class Remote:
         if not reply.get("ok"):
             raise AssertionError(f"remote {op}: {reply.get('error')}")
         return reply
+
+    def call(self, op, call_timeout=30.0, **args):
+        """Send one command; return its reply, or raise."""
+        self.send(op, **args)
+        return self.reply(max(call_timeout, float(args.get("timeout") or 0))
+                          + 5, op)
 
     def requests(self, *items, timeout=2.0, host=None):
         """One connection per item (bytes, or (bytes, half_close))."""
