@@ -13,11 +13,11 @@
 #include <event2/event.h>
 
 #include "addrfilt.h"
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "options.h"
 #include "peer.h"
-#include "peercount.h"
 #include "proto.h"
 #include "registry.h"
 #include "server.h"
@@ -53,15 +53,19 @@ struct conn {
 	int			 fd;
 	enum conn_state		 state;
 	struct event		*ev;	/* the one event: read, write, delay, watch */
-	struct evbuffer		*in;	/* a partial request, if one came in pieces */
+	uint8_t			*in;	/* a partial request, if one came in pieces */
+	uint16_t		 in_len;	/* bytes in in[] */
+	uint16_t		 in_cap;	/* its size: the whole frame, once known */
 	struct evbuffer		*out;	/* the reply; NULL until there is one */
 	uint8_t			 listing;	/* what a NAMES/DUMP has left to list */
 	uint64_t		 cursor;	/* registry seq of the last line listed */
 	struct node		*node;	/* our registration, if any */
 	union addr		 peer;	/* as accept() reported it */
-	bool			 counted;	/* counted in srv->peers */
+	bool			 remote;	/* non-local, unregistered: in admit */
+	time_t			 accepted;	/* monotonic seconds */
 	time_t			 last_active;	/* accept or last byte, seconds */
 	TAILQ_ENTRY(conn)	 entry;	/* in srv->conns.pending or .registered */
+	TAILQ_ENTRY(conn)	 rentry;	/* in srv->conns.remote, if remote */
 };
 
 /* Room for the text behind a connection's log fields. */
@@ -123,6 +127,12 @@ conn_count_refusal(struct server *srv, enum conn_refusal why)
 		break;
 	case CONN_REFUSED_PEER_CAP:
 		srv->metrics.refused[METRICS_REFUSED_PEER_CAP]++;
+		break;
+	case CONN_REFUSED_PREFIX_CAP:
+		srv->metrics.refused[METRICS_REFUSED_PREFIX_CAP]++;
+		break;
+	case CONN_REFUSED_REMOTE_CAP:
+		srv->metrics.refused[METRICS_REFUSED_REMOTE_CAP]++;
 		break;
 	case CONN_REFUSED_FD_RESERVE:
 		srv->metrics.refused[METRICS_REFUSED_FD_RESERVE]++;
@@ -221,22 +231,74 @@ conn_now(void)
 	return ts.tv_sec;
 }
 
-/* Log a connection refused by the per-peer cap. */
-static void
-conn_refuse_capped(struct server *srv, const struct sockaddr *sa, int cap)
+/*
+ * May a connection from sa be taken? Loopback peers always; others within
+ * the caps, closing old non-local requests to make room if all are taken.
+ * The admission report logs refusals; here they are counted.
+ */
+static bool
+conn_admit(struct server *srv, const struct sockaddr *sa)
 {
-	struct conn_logbuf	buf;
-	struct log_fields	f = conn_log_fields(sa, NULL, 0, 0, &buf);
+	enum admit_verdict v = admit_take(&srv->admit, sa);
 
-	conn_refuse(srv, CONN_REFUSED_PEER_CAP, LOG_WARNING, &f, "connection from "
-	    "%s refused: more than %d unregistered connections", f.peer, cap);
+	if (v == ADMIT_REMOTE_CAP && conn_shed_remote(srv, CONN_SHED_BATCH,
+	    CONN_SHED_AGE) > 0)
+		v = admit_take(&srv->admit, sa);
+	switch (v) {
+	case ADMIT_OK:
+		return true;
+	case ADMIT_PEER_CAP:
+		conn_count_refusal(srv, CONN_REFUSED_PEER_CAP);
+		break;
+	case ADMIT_PREFIX_CAP:
+		conn_count_refusal(srv, CONN_REFUSED_PREFIX_CAP);
+		break;
+	case ADMIT_REMOTE_CAP:
+		conn_count_refusal(srv, CONN_REFUSED_REMOTE_CAP);
+		break;
+	case ADMIT_NOMEM:
+		break;
+	}
+	return false;
 }
 
-/* Seconds of silence after which an unregistered connection is closed. */
+/* Has a non-local connection passed -request_deadline? */
+static bool
+conn_past_deadline(const struct conn *c, time_t now)
+{
+	int deadline = c->srv->opts->request_deadline;
+
+	return c->remote && deadline > 0 && now - c->accepted >= deadline;
+}
+
+/*
+ * Seconds after which a waiting connection is closed: N+1 of silence, and
+ * for a non-local peer no later than its -request_deadline.
+ */
 static int
 conn_timeout(const struct conn *c)
 {
-	return c->srv->opts->packet_timeout + 1;
+	int	timeout = c->srv->opts->packet_timeout + 1;
+	int	deadline = c->srv->opts->request_deadline;
+	time_t	left;
+
+	if (!c->remote || deadline <= 0)
+		return timeout;
+	left = c->accepted + deadline - conn_now();
+	if (left < 1)
+		left = 1;
+	return left < timeout ? (int)left : timeout;
+}
+
+/* A non-local connection leaves the caps: closed, or now a registration. */
+static void
+conn_unremote(struct conn *c)
+{
+	if (!c->remote)
+		return;
+	TAILQ_REMOVE(&c->srv->conns.remote, c, rentry);
+	admit_release(&c->srv->admit, &c->peer.sa);
+	c->remote = false;
 }
 
 /* An empty set. */
@@ -244,6 +306,7 @@ void
 conn_set_init(struct conn_set *set)
 {
 	TAILQ_INIT(&set->pending);
+	TAILQ_INIT(&set->remote);
 	TAILQ_INIT(&set->registered);
 	set->npending = 0;
 }
@@ -254,26 +317,17 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 {
 	const struct options	*opts = srv->opts;
 	struct conn		*c;
-	bool			 capped = false;
+	bool			 remote = !peer_is_local(sa, NULL);
 
-	if (opts->max_conns_per_peer > 0 && !peer_is_local(sa, NULL)) {
-		size_t n = peercount_add(srv->peers, sa);
-
-		capped = true;
-		if (n == 0 || n > (size_t)opts->max_conns_per_peer) {
-			if (n != 0)
-				peercount_remove(srv->peers, sa);
-			close(fd);
-			conn_refuse_capped(srv, sa, opts->max_conns_per_peer);
-			return;
-		}
+	if (remote && !conn_admit(srv, sa)) {
+		close(fd);
+		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
 	c->srv = srv;
 	c->fd = fd;
-	c->counted = capped;
-	c->last_active = conn_now();
+	c->accepted = c->last_active = conn_now();
 	memcpy(&c->peer, sa, (size_t)salen < sizeof(c->peer) ?
 	    (size_t)salen : sizeof(c->peer));
 	if ((c->ev = event_new(srv->base, -1, 0, conn_io_cb, c)) == NULL) {
@@ -282,6 +336,8 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	}
 	TAILQ_INSERT_TAIL(&srv->conns.pending, c, entry);
 	srv->conns.npending++;
+	if ((c->remote = remote))
+		TAILQ_INSERT_TAIL(&srv->conns.remote, c, rentry);
 	if (opts->delay_accept > 0) {
 		c->state = CONN_DELAYED;
 		if (!conn_arm(c, -1, 0, opts->delay_accept))
@@ -294,8 +350,8 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	return;
 fail:
 	log_warn("cannot take a new connection");
-	if (capped)
-		peercount_remove(srv->peers, sa);
+	if (remote)
+		admit_release(&srv->admit, sa);
 	close(fd);
 }
 
@@ -326,11 +382,9 @@ conn_close(struct conn *c)
 		TAILQ_REMOVE(&srv->conns.pending, c, entry);
 		srv->conns.npending--;
 	}
-	if (c->counted)
-		peercount_remove(srv->peers, &c->peer.sa);
+	conn_unremote(c);
 	event_free(c->ev);
-	if (c->in != NULL)
-		evbuffer_free(c->in);
+	free(c->in);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	close(c->fd);
@@ -354,6 +408,28 @@ conn_shed_idle(struct server *srv, size_t n, int idle)
 		conn_close(c);
 		closed++;
 	}
+	return closed;
+}
+
+/* Close up to n of the oldest non-local requests older than age seconds. */
+size_t
+conn_shed_remote(struct server *srv, size_t n, int age)
+{
+	struct conn	*c, *next;
+	time_t		 now = conn_now();
+	size_t		 closed = 0;
+
+	/* Accept order: once one is younger than age, so are the rest. */
+	for (c = TAILQ_FIRST(&srv->conns.remote); c != NULL && closed < n &&
+	    now - c->accepted >= age; c = next) {
+		next = TAILQ_NEXT(c, rentry);
+		if (c->state != CONN_READING && c->state != CONN_DELAYED)
+			continue;
+		conn_close(c);
+		closed++;
+	}
+	srv->metrics.shed += closed;
+	admit_note_shed(&srv->admit, closed);
 	return closed;
 }
 
@@ -428,7 +504,7 @@ conn_in_progress(struct server *srv, bool close_idle)
 	for (c = TAILQ_FIRST(&srv->conns.pending); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		/* Nothing read yet: no request of theirs is lost. */
-		if (close_idle && c->state == CONN_READING && c->in == NULL)
+		if (close_idle && c->state == CONN_READING && c->in_len == 0)
 			conn_close(c);
 		else
 			n++;
@@ -522,10 +598,9 @@ conn_become_registered(struct conn *c)
 	/* A registration keeps only its event: no buffers. */
 	evbuffer_free(c->out);
 	c->out = NULL;
-	if (c->in != NULL) {
-		evbuffer_free(c->in);
-		c->in = NULL;
-	}
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
 	c->state = CONN_REGISTERED;
 	event_del(c->ev);
 	if (event_assign(c->ev, c->srv->base, c->fd, EV_READ | EV_PERSIST,
@@ -641,10 +716,7 @@ handle_alive2(struct conn *c, const struct proto_alive2 *req)
 	TAILQ_REMOVE(&srv->conns.pending, c, entry);
 	srv->conns.npending--;
 	TAILQ_INSERT_TAIL(&srv->conns.registered, c, entry);
-	if (c->counted) {
-		peercount_remove(srv->peers, &c->peer.sa);
-		c->counted = false;
-	}
+	conn_unremote(c);
 	c->node = node;
 	srv->metrics.registrations[METRICS_REG_OK]++;
 	log_fields(LOG_INFO, &f, "registered %s at port %u, creation %u",
@@ -935,13 +1007,36 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 	}
 }
 
-/* Keep the bytes of a partial request until the rest arrives. */
+/*
+ * Keep the bytes of a partial request until the rest arrives, in one
+ * buffer that is the frame's size once its length header is in.
+ */
 static bool
 conn_keep_partial(struct conn *c, const uint8_t *data, size_t len)
 {
-	if (c->in == NULL && (c->in = evbuffer_new()) == NULL)
+	size_t	 have = c->in_len, want = have + len;
+	uint8_t	 hdr[EPMD_FRAME_HEADER], *p;
+	size_t	 i;
+
+	if (want >= EPMD_FRAME_HEADER) {
+		for (i = 0; i < EPMD_FRAME_HEADER; i++)
+			hdr[i] = i < have ? c->in[i] : data[i - have];
+		i = EPMD_FRAME_HEADER + ((size_t)hdr[0] << 8 | hdr[1]);
+		/* A bad length is refused by the caller: no room for it. */
+		if (i > want && i <= EPMD_INBUF_SIZE)
+			want = i;
+	}
+	if (want > EPMD_INBUF_SIZE)
 		return false;
-	return evbuffer_add(c->in, data, len) == 0;
+	if (want > c->in_cap) {
+		if ((p = realloc(c->in, want)) == NULL)
+			return false;
+		c->in = p;
+		c->in_cap = (uint16_t)want;
+	}
+	memcpy(c->in + have, data, len);
+	c->in_len = (uint16_t)(have + len);
+	return true;
 }
 
 /* Read at most up to the end of the frame; handle it once complete. */
@@ -949,8 +1044,8 @@ static void
 conn_on_readable(struct conn *c)
 {
 	uint8_t		 chunk[EPMD_INBUF_SIZE];
-	size_t		 have = c->in != NULL ? evbuffer_get_length(c->in) : 0;
-	const uint8_t	*buf = have > 0 ? evbuffer_pullup(c->in, -1) : NULL;
+	size_t		 have = c->in_len;
+	const uint8_t	*buf = have > 0 ? c->in : NULL;
 	size_t		 len, body_len;
 	char		 peer[PEER_ADDRSTRLEN];
 	ssize_t		 n;
@@ -974,8 +1069,8 @@ conn_on_readable(struct conn *c)
 		}
 	}
 	if (have > 0) {
-		len = evbuffer_get_length(c->in);
-		buf = evbuffer_pullup(c->in, -1);
+		len = c->in_len;
+		buf = c->in;
 	} else {
 		len = n > 0 ? (size_t)n : 0;
 		buf = chunk;
@@ -1029,8 +1124,12 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (what & EV_TIMEOUT) {
-		log_debug("closing %s: timeout", conn_peer(c, peer,
-		    sizeof(peer)));
+		bool late = conn_past_deadline(c, conn_now());
+
+		log_debug("closing %s: %s", conn_peer(c, peer, sizeof(peer)),
+		    late ? "past -request_deadline" : "timeout");
+		if (late)
+			admit_note_deadline(&c->srv->admit);
 		c->srv->metrics.timeouts++;
 		if (c->state == CONN_KILLING)
 			server_kill(c->srv);

@@ -16,6 +16,7 @@ TAILQ_HEAD(conn_list, conn);
 /* Every open connection of a server. Only conn.c changes it. */
 struct conn_set {
 	struct conn_list	 pending;	/* unregistered, oldest first */
+	struct conn_list	 remote;	/* the non-local ones among them */
 	struct conn_list	 registered;
 	size_t			 npending;
 };
@@ -26,6 +27,8 @@ enum conn_refusal {
 	CONN_REFUSED_ACCESS_LIST,	/* not in -names/-lookup/-register_from */
 	CONN_REFUSED_NOT_RELAXED,	/* STOP without -relaxed_command_check */
 	CONN_REFUSED_PEER_CAP,		/* over -max_conns_per_peer */
+	CONN_REFUSED_PREFIX_CAP,	/* over -max_conns_per_prefix */
+	CONN_REFUSED_REMOTE_CAP,	/* over -max_remote_conns */
 	CONN_REFUSED_FD_RESERVE,	/* ALIVE2 into the descriptor reserve */
 	CONN_REFUSED_REGISTRY,		/* ALIVE2 the registry turned down */
 	CONN_REFUSED_LIVE_NODES,	/* KILL while nodes are registered */
@@ -33,6 +36,10 @@ enum conn_refusal {
 
 /* Descriptors a registration may not take: queries can always get in. */
 #define CONN_FD_RESERVE		8
+/* Under pressure, a non-local request this old (seconds) may be closed. */
+#define CONN_SHED_AGE		2
+/* Connections closed at a time to make room. */
+#define CONN_SHED_BATCH		16
 
 /* An empty set. */
 void conn_set_init(struct conn_set *set);
@@ -43,6 +50,8 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
 void conn_close(struct conn *c);
 /* Close up to n of the oldest connections silent for idle seconds. */
 size_t conn_shed_idle(struct server *srv, size_t n, int idle);
+/* Close up to n of the oldest non-local requests older than age seconds. */
+size_t conn_shed_remote(struct server *srv, size_t n, int age);
 /* Close every connection (shutdown). */
 void conn_close_all(struct server *srv);
 

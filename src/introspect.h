@@ -18,9 +18,13 @@ struct peercount;
 /* Number of old/unused records. */
 size_t registry_unused_count(const struct registry *reg);
 
-/* The current count for sa's address, and the number of addresses. */
+/*
+ * The current count for sa's prefix, the number of prefixes, and the
+ * longest bucket chain (how well the key spreads a planned set).
+ */
 size_t peercount_get(const struct peercount *pc, const struct sockaddr *sa);
 size_t peercount_size(const struct peercount *pc);
+size_t peercount_longest_chain(const struct peercount *pc);
 
 /* Where the log goes. */
 enum log_target log_get_target(void);

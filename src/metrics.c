@@ -41,6 +41,8 @@ static const char *const refusal_labels[METRICS_REFUSED_N] = {
 	[METRICS_REFUSED_ACCESS_LIST] = "access_list",
 	[METRICS_REFUSED_PEER_CAP] = "peer_cap",
 	[METRICS_REFUSED_FD_RESERVE] = "fd_reserve",
+	[METRICS_REFUSED_PREFIX_CAP] = "prefix_cap",
+	[METRICS_REFUSED_REMOTE_CAP] = "remote_cap",
 };
 
 /* Where a render goes, and whether it may go on. */
@@ -214,8 +216,9 @@ metrics_render(const struct metrics *m, const struct metrics_process *p,
 	    "not registered nodes.", m->connections);
 	single(&w, "epmd_accept_paused_total", "counter", "Times accepting "
 	    "paused because descriptors ran out.", m->accept_paused);
-	single(&w, "epmd_shed_total", "counter", "Idle connections closed to "
-	    "free descriptors at the limit.", m->shed);
+	single(&w, "epmd_shed_total", "counter", "Connections closed early to "
+	    "make room: old non-local requests, idle ones at the descriptor "
+	    "limit.", m->shed);
 	single(&w, "epmd_restarts_total", "counter", "Restarts that kept the "
 	    "registered nodes.", m->restarts);
 	single(&w, "epmd_restored_nodes", "gauge", "Nodes restored by the last "

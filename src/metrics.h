@@ -52,6 +52,8 @@ enum metrics_refusal {
 	METRICS_REFUSED_ACCESS_LIST,	/* the peer is not allowed */
 	METRICS_REFUSED_PEER_CAP,	/* -max_conns_per_peer reached */
 	METRICS_REFUSED_FD_RESERVE,	/* registration into the fd reserve */
+	METRICS_REFUSED_PREFIX_CAP,	/* -max_conns_per_prefix reached */
+	METRICS_REFUSED_REMOTE_CAP,	/* -max_remote_conns reached */
 	METRICS_REFUSED_N,
 };
 

@@ -22,7 +22,9 @@
 static const char usage_text[] =
 "usage: epmd [-d|-debug] [DbgExtra...] [-address List]\n"
 "            [-port No] [-daemon] [-relaxed_command_check] [-systemd]\n"
-"            [-max_conns_per_peer N] [-metrics Addr:Port]\n"
+"            [-max_conns_per_peer N] [-max_conns_per_prefix N]\n"
+"            [-peer_prefix4 Bits] [-peer_prefix6 Bits] [-max_remote_conns N]\n"
+"            [-request_deadline Sec] [-metrics Addr:Port]\n"
 "            [-names_from List] [-lookup_from List] [-register_from List]\n"
 "       epmd [-d|-debug] [-port No] [-names|-dump|-started|-kill|-stop Name]\n"
 "       epmd -metrics Addr:Port -stats\n"
@@ -48,6 +50,16 @@ static const char usage_text[] =
 "  -max_conns_per_peer N\n"
 "                       at most N connections that are not registered nodes\n"
 "                       from one peer address at a time (0: no limit)\n"
+"  -max_conns_per_prefix N\n"
+"                       the same per network prefix (default 1024)\n"
+"  -peer_prefix4 Bits, -peer_prefix6 Bits\n"
+"                       the prefix lengths it counts by (default 24, 64)\n"
+"  -max_remote_conns N  at most N such connections from all non-loopback\n"
+"                       peers together (default: half the descriptor limit)\n"
+"  -request_deadline Sec\n"
+"                       a non-loopback peer's request and reply must be\n"
+"                       done within Sec seconds, however it trickles\n"
+"                       (default 10; 0: only -packet_timeout)\n"
 "  -metrics Addr:Port   serve Prometheus metrics at http://Addr:Port/metrics\n"
 "                       (127.0.0.1:9369, [::1]:9369); off by default\n"
 "  -names_from List     who may list the nodes (NAMES); default any\n"
@@ -186,6 +198,11 @@ set_defaults(struct options *opts)
 	opts->port = EPMD_PORT_DEFAULT;
 	opts->packet_timeout = EPMD_PACKET_TIMEOUT;
 	opts->max_conns_per_peer = OPTIONS_DEFAULT_MAX_PER_PEER;
+	opts->max_conns_per_prefix = OPTIONS_DEFAULT_MAX_PER_PREFIX;
+	opts->peer_prefix4 = OPTIONS_DEFAULT_PREFIX4;
+	opts->peer_prefix6 = OPTIONS_DEFAULT_PREFIX6;
+	opts->max_remote_conns = OPTIONS_REMOTE_AUTO;
+	opts->request_deadline = OPTIONS_DEFAULT_DEADLINE;
 	/* The reference: anyone may list and look up, only locals register. */
 	addrfilt_set(&opts->names_from, ADDRFILT_ANY);
 	addrfilt_set(&opts->lookup_from, ADDRFILT_ANY);
@@ -300,6 +317,31 @@ options_parse(struct options *opts, int argc, char *const argv[])
 			if (!parse_long(val, 0, INT_MAX, &v))
 				return OPTIONS_USAGE;
 			opts->max_conns_per_peer = (int)v;
+			i++;
+		} else if (strcmp(arg, "-max_conns_per_prefix") == 0) {
+			if (!parse_long(val, 0, INT_MAX, &v))
+				return OPTIONS_USAGE;
+			opts->max_conns_per_prefix = (int)v;
+			i++;
+		} else if (strcmp(arg, "-peer_prefix4") == 0) {
+			if (!parse_long(val, 0, 32, &v))
+				return OPTIONS_USAGE;
+			opts->peer_prefix4 = (int)v;
+			i++;
+		} else if (strcmp(arg, "-peer_prefix6") == 0) {
+			if (!parse_long(val, 0, 128, &v))
+				return OPTIONS_USAGE;
+			opts->peer_prefix6 = (int)v;
+			i++;
+		} else if (strcmp(arg, "-max_remote_conns") == 0) {
+			if (!parse_long(val, 0, LONG_MAX, &v))
+				return OPTIONS_USAGE;
+			opts->max_remote_conns = v;
+			i++;
+		} else if (strcmp(arg, "-request_deadline") == 0) {
+			if (!parse_long(val, 0, INT_MAX, &v))
+				return OPTIONS_USAGE;
+			opts->request_deadline = (int)v;
 			i++;
 		} else if (strcmp(arg, "-metrics") == 0) {
 			if (!options_parse_hostport(val, &opts->metrics_addr)) {

@@ -27,6 +27,12 @@ enum options_status {
 };
 
 #define OPTIONS_DEFAULT_MAX_PER_PEER	256
+#define OPTIONS_DEFAULT_MAX_PER_PREFIX	1024
+#define OPTIONS_DEFAULT_PREFIX4		24
+#define OPTIONS_DEFAULT_PREFIX6		64
+#define OPTIONS_DEFAULT_DEADLINE	10
+/* -max_remote_conns not given: half the descriptor limit. */
+#define OPTIONS_REMOTE_AUTO		(-1L)
 
 struct options {
 	enum options_command	 command;
@@ -40,6 +46,12 @@ struct options {
 	int			 delay_accept;		/* seconds */
 	int			 delay_write;		/* seconds */
 	int			 max_conns_per_peer;	/* 0: no cap */
+	/* Non-local unregistered connections per prefix, and in all. */
+	int			 max_conns_per_prefix;	/* 0: no cap */
+	int			 peer_prefix4;		/* bits, 0..32 */
+	int			 peer_prefix6;		/* bits, 0..128 */
+	long			 max_remote_conns;	/* 0: no cap; or AUTO */
+	int			 request_deadline;	/* seconds, 0: none */
 	/* Listen addresses; naddrs 0 means all interfaces (0.0.0.0 and ::). */
 	struct listen_addr	 addrs[EPMD_MAX_LISTENERS];
 	size_t			 naddrs;

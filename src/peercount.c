@@ -1,4 +1,4 @@
-/* Connections per peer address, for the per-peer cap. */
+/* Connections per peer address or per peer prefix, for the caps. */
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,12 +7,13 @@
 #include "addrfilt.h"
 #include "introspect.h"
 #include "peercount.h"
+#include "siphash.h"
 
 #define PC_MIN_BUCKETS	64
 
 struct pc_entry {
 	struct pc_entry	*next;
-	struct addrfilt_addr addr;	/* normalised: mapped IPv4 is IPv4 */
+	struct addrfilt_addr addr;	/* normalised and masked */
 	size_t		 count;
 };
 
@@ -20,34 +21,39 @@ struct peercount {
 	struct pc_entry	**buckets;
 	size_t		  nbuckets;	/* a power of two */
 	size_t		  size;
+	unsigned	  prefix4, prefix6;
+	uint64_t	  key[2];	/* hash key, random per table */
 };
 
-/* The address of sa, normalised so IPv4 and mapped IPv4 are one key. */
+/* The key of sa: its prefix, with IPv4 and mapped IPv4 one family. */
 static void
-addr_key(const struct sockaddr *sa, struct addrfilt_addr *key)
+addr_key(const struct peercount *pc, const struct sockaddr *sa,
+    struct addrfilt_addr *key)
 {
-	if (!addrfilt_addr_from_sockaddr(key, sa))
+	if (!addrfilt_addr_from_sockaddr(key, sa)) {
 		memset(key, 0, sizeof(*key));	/* other families share a key */
-}
-
-/* FNV-1a over the family and the address bytes. */
-static size_t
-addr_hash(const struct addrfilt_addr *key)
-{
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	h = (h ^ key->family) * 1099511628211ULL;
-	for (i = 0; i < sizeof(key->bytes); i++) {
-		h ^= key->bytes[i];
-		h *= 1099511628211ULL;
+		return;
 	}
-	return (size_t)(h ^ (h >> 32));
+	addrfilt_addr_mask(key, key->family == AF_INET ? pc->prefix4 :
+	    pc->prefix6);
 }
 
-/* A new empty table. */
+/* The bucket of a key: keyed, so peers cannot aim at one chain. */
+static size_t
+addr_bucket(const struct peercount *pc, const struct addrfilt_addr *key)
+{
+	uint8_t	 buf[1 + sizeof(key->bytes)];
+	uint64_t h;
+
+	buf[0] = key->family;
+	memcpy(buf + 1, key->bytes, sizeof(key->bytes));
+	h = siphash13(pc->key, buf, sizeof(buf));
+	return (size_t)h & (pc->nbuckets - 1);
+}
+
+/* A new empty table counting per prefix4 / prefix6 bits. */
 struct peercount *
-peercount_new(void)
+peercount_new(unsigned prefix4, unsigned prefix6)
 {
 	struct peercount *pc = calloc(1, sizeof(*pc));
 
@@ -59,6 +65,9 @@ peercount_new(void)
 		free(pc);
 		return NULL;
 	}
+	pc->prefix4 = prefix4 < 32 ? prefix4 : 32;
+	pc->prefix6 = prefix6 < 128 ? prefix6 : 128;
+	siphash_seed(pc->key);
 	return pc;
 }
 
@@ -86,7 +95,7 @@ peercount_free(struct peercount *pc)
 static struct pc_entry **
 find(const struct peercount *pc, const struct addrfilt_addr *key)
 {
-	struct pc_entry **pp = &pc->buckets[addr_hash(key) & (pc->nbuckets - 1)];
+	struct pc_entry **pp = &pc->buckets[addr_bucket(pc, key)];
 
 	while (*pp != NULL && !addrfilt_addr_equal(&(*pp)->addr, key))
 		pp = &(*pp)->next;
@@ -97,36 +106,36 @@ find(const struct peercount *pc, const struct addrfilt_addr *key)
 static void
 grow(struct peercount *pc)
 {
-	struct pc_entry **nb;
-	size_t i, n = pc->nbuckets * 2;
+	struct pc_entry **nb, **old = pc->buckets;
+	size_t i, n = pc->nbuckets * 2, oldn = pc->nbuckets;
 
 	nb = calloc(n, sizeof(*nb));
 	if (nb == NULL)
 		return;	/* keep working with longer chains */
-	for (i = 0; i < pc->nbuckets; i++) {
-		struct pc_entry *e = pc->buckets[i], *next;
+	pc->buckets = nb;
+	pc->nbuckets = n;
+	for (i = 0; i < oldn; i++) {
+		struct pc_entry *e = old[i], *next;
 
 		for (; e != NULL; e = next) {
-			size_t b = addr_hash(&e->addr) & (n - 1);
+			size_t b = addr_bucket(pc, &e->addr);
 
 			next = e->next;
 			e->next = nb[b];
 			nb[b] = e;
 		}
 	}
-	free(pc->buckets);
-	pc->buckets = nb;
-	pc->nbuckets = n;
+	free(old);
 }
 
-/* Count one more connection from sa's address; returns the new count. */
+/* Count one more connection from sa's prefix; returns the new count. */
 size_t
 peercount_add(struct peercount *pc, const struct sockaddr *sa)
 {
 	struct addrfilt_addr key;
 	struct pc_entry **pp, *e;
 
-	addr_key(sa, &key);
+	addr_key(pc, sa, &key);
 	pp = find(pc, &key);
 	if (*pp != NULL)
 		return ++(*pp)->count;
@@ -140,14 +149,14 @@ peercount_add(struct peercount *pc, const struct sockaddr *sa)
 	return 1;
 }
 
-/* Count one connection less from sa's address. */
+/* Count one connection less from sa's prefix. */
 void
 peercount_remove(struct peercount *pc, const struct sockaddr *sa)
 {
 	struct addrfilt_addr key;
 	struct pc_entry **pp, *e;
 
-	addr_key(sa, &key);
+	addr_key(pc, sa, &key);
 	pp = find(pc, &key);
 	if ((e = *pp) == NULL)
 		return;
@@ -158,21 +167,65 @@ peercount_remove(struct peercount *pc, const struct sockaddr *sa)
 	}
 }
 
-/* The current count for sa's address. */
+/* Fill out with up to n prefixes holding the most, largest first. */
+size_t
+peercount_top(const struct peercount *pc, struct peercount_entry *out,
+    size_t n)
+{
+	size_t i, k, have = 0;
+
+	for (i = 0; i < pc->nbuckets && n > 0; i++) {
+		const struct pc_entry *e;
+
+		for (e = pc->buckets[i]; e != NULL; e = e->next) {
+			/* Insertion into a short sorted array: n is a handful. */
+			if (have == n && e->count <= out[n - 1].count)
+				continue;
+			k = have < n ? have++ : n - 1;
+			for (; k > 0 && out[k - 1].count < e->count; k--)
+				out[k] = out[k - 1];
+			out[k].addr = e->addr;
+			out[k].prefix = e->addr.family == AF_INET ?
+			    pc->prefix4 : pc->prefix6;
+			out[k].count = e->count;
+		}
+	}
+	return have;
+}
+
+/* The current count for sa's prefix. */
 size_t
 peercount_get(const struct peercount *pc, const struct sockaddr *sa)
 {
 	struct addrfilt_addr key;
 	struct pc_entry **pp;
 
-	addr_key(sa, &key);
+	addr_key(pc, sa, &key);
 	pp = find(pc, &key);
 	return *pp != NULL ? (*pp)->count : 0;
 }
 
-/* Number of distinct addresses counted. */
+/* Number of distinct prefixes counted. */
 size_t
 peercount_size(const struct peercount *pc)
 {
 	return pc->size;
+}
+
+/* The longest bucket chain: how well the key spreads an attacker's set. */
+size_t
+peercount_longest_chain(const struct peercount *pc)
+{
+	size_t i, longest = 0;
+
+	for (i = 0; i < pc->nbuckets; i++) {
+		const struct pc_entry *e;
+		size_t len = 0;
+
+		for (e = pc->buckets[i]; e != NULL; e = e->next)
+			len++;
+		if (len > longest)
+			longest = len;
+	}
+	return longest;
 }

@@ -4,7 +4,6 @@
  */
 
 #include <sys/queue.h>
-#include <sys/random.h>
 
 #include <errno.h>
 #include <stddef.h>
@@ -17,6 +16,7 @@
 #include "epmd.h"
 #include "introspect.h"
 #include "registry.h"
+#include "siphash.h"
 
 /* First bucket count; a power of two. */
 #define REGISTRY_BUCKETS_MIN	64
@@ -53,114 +53,13 @@ struct registry {
 	struct record_list	  unused;	/* oldest unregistration first */
 };
 
-/* Rotate a 64-bit word left. */
-static inline uint64_t
-rotl64(uint64_t x, unsigned int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-/* Read 8 bytes as a little-endian word. */
-static inline uint64_t
-load_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* One mixing round of the SipHash permutation. */
-static inline void
-sip_round(uint64_t v[4])
-{
-	v[0] += v[1];
-	v[1] = rotl64(v[1], 13);
-	v[1] ^= v[0];
-	v[0] = rotl64(v[0], 32);
-	v[2] += v[3];
-	v[3] = rotl64(v[3], 16);
-	v[3] ^= v[2];
-	v[0] += v[3];
-	v[3] = rotl64(v[3], 21);
-	v[3] ^= v[0];
-	v[2] += v[1];
-	v[1] = rotl64(v[1], 17);
-	v[1] ^= v[2];
-	v[2] = rotl64(v[2], 32);
-}
-
-/* Keyed SipHash-1-3 of a byte string, so peers cannot plan collisions. */
-static uint64_t
-sip_hash(const uint64_t key[2], const uint8_t *s, size_t len)
-{
-	uint64_t	 v[4], m;
-	size_t		 i, tail;
-
-	v[0] = key[0] ^ 0x736f6d6570736575ULL;
-	v[1] = key[1] ^ 0x646f72616e646f6dULL;
-	v[2] = key[0] ^ 0x6c7967656e657261ULL;
-	v[3] = key[1] ^ 0x7465646279746573ULL;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		m = load_le64(s + i);
-		v[3] ^= m;
-		sip_round(v);
-		v[0] ^= m;
-	}
-	m = (uint64_t)(len & 0xff) << 56;
-	for (tail = len - i; tail > 0; tail--)
-		m |= (uint64_t)s[i + tail - 1] << (8 * (tail - 1));
-	v[3] ^= m;
-	sip_round(v);
-	v[0] ^= m;
-
-	v[2] ^= 0xff;
-	sip_round(v);
-	sip_round(v);
-	sip_round(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-
 /* Hash a name with this registry's key. */
 static uint32_t
 name_hash(const struct registry *reg, const uint8_t *name, size_t len)
 {
-	uint64_t h = sip_hash(reg->key, name, len);
+	uint64_t h = siphash13(reg->key, name, len);
 
 	return (uint32_t)(h ^ (h >> 32));
-}
-
-/* Fill the hash key from the kernel, or from weaker sources if it fails. */
-static void
-seed_key(uint64_t key[2])
-{
-	uint8_t		*p = (uint8_t *)key;
-	size_t		 got = 0;
-	ssize_t		 n;
-	struct timespec	 ts;
-
-	/* Non-blocking: an early-boot start must not hang on entropy. */
-	while (got < sizeof(uint64_t) * 2) {
-		n = getrandom(p + got, sizeof(uint64_t) * 2 - got,
-		    GRND_NONBLOCK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got == sizeof(uint64_t) * 2)
-		return;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	key[0] ^= (uint64_t)ts.tv_sec * 0x9e3779b97f4a7c15ULL ^
-	    (uint64_t)ts.tv_nsec;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	key[1] ^= (uint64_t)ts.tv_nsec * 0xbf58476d1ce4e5b9ULL ^
-	    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)key;
 }
 
 /* The record that holds a public node. */
@@ -358,7 +257,7 @@ registry_new(size_t unused_limit)
 	reg->unused_limit = unused_limit;
 	TAILQ_INIT(&reg->active);
 	TAILQ_INIT(&reg->unused);
-	seed_key(reg->key);
+	siphash_seed(reg->key);
 	return reg;
 }
 

@@ -20,7 +20,6 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "peer.h"
-#include "peercount.h"
 #include "registry.h"
 #include "restart.h"
 #include "server.h"
@@ -130,7 +129,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	struct server	*srv = arg;
 	struct timeval	 tv = { .tv_usec = ACCEPT_RETRY_USEC };
 	int		 err = EVUTIL_SOCKET_ERROR();
-	size_t		 shed;
+	size_t		 shed, idle;
 
 	(void)l;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
@@ -138,17 +137,22 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 		log_warn("accept");
 		return;
 	}
-	/* Idle unregistered peers go first; registered nodes are never harmed. */
-	shed = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
+	/*
+	 * Old non-local requests go first, trickling or not, then idle
+	 * unregistered peers; registered nodes are never harmed.
+	 */
+	shed = conn_shed_remote(srv, EMFILE_SHED, CONN_SHED_AGE);
+	idle = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
 	srv->metrics.accept_paused++;
-	srv->metrics.shed += shed;
+	srv->metrics.shed += idle;
 	set_accepting(srv, false);
 	evtimer_add(srv->accept_retry, &tv);
 	log_flood(LOG_WARNING, NULL, "out of descriptors (%s) with %zu "
-	    "registered nodes and %zu other connections; closed %zu silent for "
-	    "%d s or more, accepting again shortly", strerror(err),
-	    registry_count(srv->reg), srv->conns.npending, shed,
-	    EMFILE_SHED_IDLE);
+	    "registered nodes and %zu other connections (%zu non-local); "
+	    "closed %zu non-local requests older than %d s and %zu "
+	    "connections silent for %d s or more, accepting again shortly",
+	    strerror(err), registry_count(srv->reg), srv->conns.npending,
+	    srv->admit.nremote, shed, CONN_SHED_AGE, idle, EMFILE_SHED_IDLE);
 }
 
 /* Send the rate-limited STATUS= line. */
@@ -501,6 +505,27 @@ libevent_log_cb(int severity, const char *msg)
 		log_warnx("libevent: %s", msg);
 }
 
+/* The caps on non-local peers, from the options and the descriptor limit. */
+static void
+server_init_admit(struct server *srv)
+{
+	const struct options	*opts = srv->opts;
+	struct admit_limits	 lim = {
+		.per_addr = (size_t)opts->max_conns_per_peer,
+		.per_prefix = (size_t)opts->max_conns_per_prefix,
+		.remote = (size_t)opts->max_remote_conns,
+		.prefix4 = (unsigned)opts->peer_prefix4,
+		.prefix6 = (unsigned)opts->peer_prefix6,
+	};
+
+	/* By default loopback keeps half the descriptors for itself. */
+	if (opts->max_remote_conns == OPTIONS_REMOTE_AUTO)
+		lim.remote = srv->fd_limit > 0 ? (size_t)srv->fd_limit / 2 : 0;
+	if (!admit_init(&srv->admit, &lim) ||
+	    !admit_attach(&srv->admit, srv->base))
+		fatalx("out of memory");
+}
+
 /* Build the daemon's state: loop, registry, timers; fatal on failure. */
 void
 server_init(struct server *srv, const struct options *opts)
@@ -527,10 +552,10 @@ server_init(struct server *srv, const struct options *opts)
 		fatalx("cannot create the event loop");
 	srv->reg = registry_new(opts->debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
 	    EPMD_UNREG_LIMIT);
-	srv->peers = peercount_new();
+	server_init_admit(srv);
 	srv->accept_retry = evtimer_new(srv->base, accept_retry_cb, srv);
 	srv->mhttp = metrics_http_new(srv->base, server_metrics, srv);
-	if (srv->reg == NULL || srv->peers == NULL ||
+	if (srv->reg == NULL ||
 	    srv->accept_retry == NULL || srv->mhttp == NULL)
 		fatalx("out of memory");
 	if (opts->systemd && (srv->status_timer = evtimer_new(srv->base,
@@ -623,7 +648,7 @@ server_free(struct server *srv)
 		event_free(srv->status_timer);
 	event_free(srv->accept_retry);
 	registry_free(srv->reg);
-	peercount_free(srv->peers);
+	admit_free(&srv->admit);
 	event_base_free(srv->base);
 	systemd_exiting(srv->exit_status);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "epmd.h"
 #include "metrics.h"
@@ -14,7 +15,6 @@ struct event;
 struct event_base;
 struct evconnlistener;
 struct registry;
-struct peercount;
 struct restart;
 struct metrics_http;
 
@@ -23,7 +23,7 @@ struct server {
 	struct event_base	*base;
 	const struct options	*opts;
 	struct registry		*reg;
-	struct peercount	*peers;		/* unregistered conns per address */
+	struct admit		 admit;		/* caps on non-local peers */
 	struct conn_set		 conns;
 	struct evconnlistener	*listeners[EPMD_MAX_LISTENERS];
 	size_t			 nlisteners;

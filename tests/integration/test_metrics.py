@@ -580,7 +580,7 @@ def test_stats_prints_the_figures():
                  "refused 0)",
                  "lookups:          2 (found 1, not_found 1)",
                  "refused:          0 (remote_admin 0, access_list 0, "
-                 "peer_cap 0, fd_reserve 0)",
+                 "peer_cap 0, fd_reserve 0, prefix_cap 0, remote_cap 0)",
                  "restarts:         0"):
         et.check("\n" + line + "\n" in text, f"missing {line!r} in {text}")
     et.check(re.search(r"\ndescriptors:      \d+ open of \d+\n", text), text)

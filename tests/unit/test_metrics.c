@@ -78,6 +78,8 @@ static const char expected[] =
 	"epmd_refused_total{reason=\"access_list\"} 31\n"
 	"epmd_refused_total{reason=\"peer_cap\"} 32\n"
 	"epmd_refused_total{reason=\"fd_reserve\"} 33\n"
+	"epmd_refused_total{reason=\"prefix_cap\"} 34\n"
+	"epmd_refused_total{reason=\"remote_cap\"} 35\n"
 	"# HELP epmd_malformed_total Connections closed for bad framing or an undecodable request.\n"
 	"# TYPE epmd_malformed_total counter\n"
 	"epmd_malformed_total 2\n"
@@ -90,7 +92,7 @@ static const char expected[] =
 	"# HELP epmd_accept_paused_total Times accepting paused because descriptors ran out.\n"
 	"# TYPE epmd_accept_paused_total counter\n"
 	"epmd_accept_paused_total 4\n"
-	"# HELP epmd_shed_total Idle connections closed to free descriptors at the limit.\n"
+	"# HELP epmd_shed_total Connections closed early to make room: old non-local requests, idle ones at the descriptor limit.\n"
 	"# TYPE epmd_shed_total counter\n"
 	"epmd_shed_total 6\n"
 	"# HELP epmd_restarts_total Restarts that kept the registered nodes.\n"
@@ -299,8 +301,8 @@ START_TEST(test_stats_reads_back_every_figure_rendered)
 	fill(&m);
 	metrics_render_buf(&m, &proc, "1.2\"x\\", buf, sizeof(buf));
 	stats_parse(buf, &st);
-	/* 16 plain samples, 4 + 6 + 2 + 4 labelled ones, build_info. */
-	ck_assert_uint_eq(st.nsamples, 14 + 16 + 1);
+	/* 14 plain samples, 4 + 6 + 2 + 6 labelled ones, build_info. */
+	ck_assert_uint_eq(st.nsamples, 14 + 18 + 1);
 	ck_assert_str_eq(st.version, "1.2\"x\\");
 	ck_assert(st.registrations[METRICS_REG_INVALID] == 12);
 	ck_assert(st.requests[METRICS_REQ_STOP] == 25);
@@ -320,7 +322,7 @@ static const char stats_expected[] =
 	"unregistrations:  5\n"
 	"requests:         135 (alive2 20, port_please2 21, names 22, dump 23, kill 24, stop 25)\n"
 	"lookups:          15 (found 7, not_found 8)\n"
-	"refused:          126 (remote_admin 30, access_list 31, peer_cap 32, fd_reserve 33)\n"
+	"refused:          195 (remote_admin 30, access_list 31, peer_cap 32, fd_reserve 33, prefix_cap 34, remote_cap 35)\n"
 	"malformed:        2\n"
 	"timeouts:         3\n"
 	"accept pauses:    4\n"
