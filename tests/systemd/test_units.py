@@ -337,6 +337,26 @@ def test_shipped_unit_sets_a_watchdog_that_the_daemon_pings():
     et.check(int(p["WatchdogTimestampMonotonic"]) > 0, f"no watchdog timestamp: {p}")
 
 
+# A connection at its largest: 3.4 kB of daemon memory (a trickled frame,
+# make bench) and about 3.5 kB of kernel socket memory.
+WORST_CONN_BYTES = 7000
+
+
+@timed
+def test_shipped_unit_bounds_memory_to_fit_its_descriptor_limit():
+    fresh()
+    pid = activate()
+    p = C.props(SERVICE, "MemoryMax", "LimitNOFILE")
+    et.eq(p["LimitNOFILE"], "131072", "LimitNOFILE= of the shipped unit")
+    et.check(p["MemoryMax"].isdigit(), f"no MemoryMax=: {p}")
+    et.check(int(p["MemoryMax"]) >= int(p["LimitNOFILE"]) * WORST_CONN_BYTES,
+             f"MemoryMax= does not fit LimitNOFILE= connections: {p}")
+    limits = C.read(f"/proc/{pid}/limits")
+    m = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits, re.M)
+    et.check(m and int(m.group(1)) == int(m.group(2)) <= 131072,
+             f"daemon's descriptor limit: {limits}")
+
+
 @timed
 def test_watchdog_is_pinged_and_the_daemon_survives_several_intervals():
     fresh()
