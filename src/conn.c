@@ -48,25 +48,27 @@ union addr {
 	struct sockaddr_in6	sin6;
 };
 
+/* Ordered so that it fits 128 bytes: malloc's fast bins. */
 struct conn {
 	struct server		*srv;
-	int			 fd;
-	enum conn_state		 state;
 	struct event		*ev;	/* the one event: read, write, delay, watch */
 	uint8_t			*in;	/* a partial request, if one came in pieces */
-	uint16_t		 in_len;	/* bytes in in[] */
-	uint16_t		 in_cap;	/* its size: the whole frame, once known */
 	struct evbuffer		*out;	/* the reply; NULL until there is one */
-	uint8_t			 listing;	/* what a NAMES/DUMP has left to list */
 	uint64_t		 cursor;	/* registry seq of the last line listed */
 	struct node		*node;	/* our registration, if any */
-	union addr		 peer;	/* as accept() reported it */
+	int			 fd;
+	uint16_t		 in_len;	/* bytes in in[] */
+	uint16_t		 in_cap;	/* its size: the whole frame, once known */
+	uint8_t			 state;		/* enum conn_state */
+	uint8_t			 listing;	/* what a NAMES/DUMP has left to list */
 	bool			 remote;	/* non-local, unregistered: in admit */
-	time_t			 accepted;	/* monotonic seconds */
-	time_t			 last_active;	/* accept or last byte, seconds */
+	uint32_t		 accepted;	/* monotonic seconds */
+	uint32_t		 last_active;	/* accept or last byte, seconds */
+	union addr		 peer;	/* as accept() reported it */
 	TAILQ_ENTRY(conn)	 entry;	/* in srv->conns.pending or .registered */
 	TAILQ_ENTRY(conn)	 rentry;	/* in srv->conns.remote, if remote */
 };
+_Static_assert(sizeof(struct conn) <= 128, "struct conn outgrew 128 bytes");
 
 /* Room for the text behind a connection's log fields. */
 struct conn_logbuf {
@@ -221,14 +223,14 @@ fail:
 }
 
 /* Monotonic seconds, for idle accounting (the wall clock may be stepped). */
-static time_t
+static uint32_t
 conn_now(void)
 {
 	struct timespec ts;
 
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
 		return 0;
-	return ts.tv_sec;
+	return (uint32_t)ts.tv_sec;
 }
 
 /*
@@ -264,11 +266,12 @@ conn_admit(struct server *srv, const struct sockaddr *sa)
 
 /* Has a non-local connection passed -request_deadline? */
 static bool
-conn_past_deadline(const struct conn *c, time_t now)
+conn_past_deadline(const struct conn *c, uint32_t now)
 {
 	int deadline = c->srv->opts->request_deadline;
 
-	return c->remote && deadline > 0 && now - c->accepted >= deadline;
+	return c->remote && deadline > 0 &&
+	    (int64_t)now - c->accepted >= deadline;
 }
 
 /*
@@ -280,11 +283,11 @@ conn_timeout(const struct conn *c)
 {
 	int	timeout = c->srv->opts->packet_timeout + 1;
 	int	deadline = c->srv->opts->request_deadline;
-	time_t	left;
+	int64_t	left;
 
 	if (!c->remote || deadline <= 0)
 		return timeout;
-	left = c->accepted + deadline - conn_now();
+	left = (int64_t)c->accepted + deadline - conn_now();
 	if (left < 1)
 		left = 1;
 	return left < timeout ? (int)left : timeout;
@@ -403,7 +406,7 @@ conn_shed_idle(struct server *srv, size_t n, int idle)
 	    c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state != CONN_READING ||
-		    conn_now() - c->last_active < idle)
+		    (int64_t)conn_now() - c->last_active < idle)
 			continue;
 		conn_close(c);
 		closed++;
@@ -416,12 +419,12 @@ size_t
 conn_shed_remote(struct server *srv, size_t n, int age)
 {
 	struct conn	*c, *next;
-	time_t		 now = conn_now();
+	uint32_t	 now = conn_now();
 	size_t		 closed = 0;
 
 	/* Accept order: once one is younger than age, so are the rest. */
 	for (c = TAILQ_FIRST(&srv->conns.remote); c != NULL && closed < n &&
-	    now - c->accepted >= age; c = next) {
+	    (int64_t)now - c->accepted >= age; c = next) {
 		next = TAILQ_NEXT(c, rentry);
 		if (c->state != CONN_READING && c->state != CONN_DELAYED)
 			continue;
