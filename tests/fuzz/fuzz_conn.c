@@ -510,7 +510,8 @@ server_stop(void)
 	conn_close_all(&srv);
 	CHECK(registry_count(srv.reg) == 0);
 	CHECK(srv.conns.npending == 0);
-	CHECK(peercount_size(srv.peers) == 0);
+	CHECK(srv.admit.nremote == 0 && peercount_size(srv.admit.addrs) == 0 &&
+	    peercount_size(srv.admit.prefixes) == 0);
 	server_free(&srv);
 	srv_up = false;
 }
@@ -1608,7 +1609,8 @@ handle_exit(void)
 	conn_close_all(&srv);
 	CHECK(registry_count(srv.reg) == 0);
 	CHECK(srv.conns.npending == 0);
-	CHECK(peercount_size(srv.peers) == 0);
+	CHECK(srv.admit.nremote == 0 && peercount_size(srv.admit.addrs) == 0 &&
+	    peercount_size(srv.admit.prefixes) == 0);
 	wait_for_eofs();
 	for (i = 0; i < NSLOTS; i++) {
 		if (clients[i].fd < 0 || clients[i].slow)
@@ -1687,13 +1689,15 @@ finish(void)
 	check_state();
 	CHECK(registry_count(srv.reg) == 0);
 	CHECK(srv.conns.npending == 0);
-	CHECK(peercount_size(srv.peers) == 0);
+	CHECK(srv.admit.nremote == 0 && peercount_size(srv.admit.addrs) == 0 &&
+	    peercount_size(srv.admit.prefixes) == 0);
 	CHECK(TAILQ_EMPTY(&srv.conns.pending) &&
 	    TAILQ_EMPTY(&srv.conns.registered));
-	/* Nothing left but (perhaps) the status timer. */
+	/* Nothing left but (perhaps) the status and pressure report timers. */
 	n = event_base_get_num_events(srv.base, EVENT_BASE_COUNT_ADDED);
 	CHECK(n <= (srv.status_timer != NULL &&
-	    evtimer_pending(srv.status_timer, NULL) ? 1 : 0));
+	    evtimer_pending(srv.status_timer, NULL) ? 1 : 0) +
+	    (evtimer_pending(srv.admit.report, NULL) ? 1 : 0));
 	server_stop();
 	check_accepted_closed();
 	nfakes = 0;
