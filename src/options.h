@@ -27,6 +27,8 @@ enum options_status {
 };
 
 #define OPTIONS_DEFAULT_MAX_PER_PEER	256
+/* Seconds a client command waits for the whole answer (0: for ever). */
+#define OPTIONS_DEFAULT_CLIENT_TIMEOUT	10
 
 struct options {
 	enum options_command	 command;
@@ -40,6 +42,7 @@ struct options {
 	int			 delay_accept;		/* seconds */
 	int			 delay_write;		/* seconds */
 	int			 max_conns_per_peer;	/* 0: no cap */
+	int			 client_timeout;	/* seconds; 0: for ever */
 	/* Listen addresses; naddrs 0 means all interfaces (0.0.0.0 and ::). */
 	struct listen_addr	 addrs[EPMD_MAX_LISTENERS];
 	size_t			 naddrs;

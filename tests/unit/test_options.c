@@ -445,6 +445,47 @@ START_TEST(test_max_conns_per_peer_bad_is_usage)
 }
 END_TEST
 
+/* A client command waits 10 s unless -client_timeout says otherwise. */
+START_TEST(test_client_timeout_defaults_to_10_s)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names"), OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 10);
+}
+END_TEST
+
+/* -client_timeout before a command sets it; 0 means no deadline. */
+START_TEST(test_client_timeout_flag_before_command)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "2", "-names"),
+	    OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 2);
+	ck_assert_int_eq(o.command, CMD_NAMES);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "0", "-stop", "n"),
+	    OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 0);
+}
+END_TEST
+
+/* A negative, non-numeric or missing -client_timeout is a usage error. */
+START_TEST(test_client_timeout_bad_is_usage)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "-1", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "2s", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-names", "-client_timeout", "2"),
+	    OPTIONS_USAGE);
+}
+END_TEST
+
 START_TEST(test_help_flags_are_usage)
 {
 	struct options o;
@@ -979,7 +1020,8 @@ START_TEST(test_usage_mentions_every_flag)
 	    "-daemon", "-relaxed_command_check", "-systemd",
 	    "-max_conns_per_peer", "-packet_timeout", "-delay_accept",
 	    "-delay_write", "-names", "-dump", "-started", "-kill", "-stop",
-	    "-names_from", "-lookup_from", "-register_from" };
+	    "-names_from", "-lookup_from", "-register_from",
+	    "-client_timeout" };
 	const char *u = options_usage();
 	size_t i;
 
@@ -1036,6 +1078,9 @@ unit_suite(void)
 	tcase_add_test(tc, test_max_conns_per_peer_flag);
 	tcase_add_test(tc, test_max_conns_per_peer_zero_means_no_cap);
 	tcase_add_test(tc, test_max_conns_per_peer_bad_is_usage);
+	tcase_add_test(tc, test_client_timeout_defaults_to_10_s);
+	tcase_add_test(tc, test_client_timeout_flag_before_command);
+	tcase_add_test(tc, test_client_timeout_bad_is_usage);
 	tcase_add_test(tc, test_help_flags_are_usage);
 	tcase_add_test(tc, test_unknown_flag_is_usage);
 	tcase_add_test(tc, test_address_missing_argument_is_usage);
