@@ -6,7 +6,10 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,26 +41,112 @@
 #define MSG_KILL_DENIED	"Killing not allowed - living nodes in database.\n"
 #define MSG_NAME_LONG	"epmd: Name too long!"
 
-/* Connect to one loopback address; returns the socket or -1. */
-static int
-connect_to(const struct sockaddr *sa, socklen_t len)
-{
-	int	 fd;
+/* What a read or a connect came to when it could not finish. */
+#define CLIENT_ERROR		(-1)
+#define CLIENT_TIMED_OUT	(-2)
 
-	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+/*
+ * One client command's run: the deadline that covers connecting and the
+ * whole answer, where it connected, and how stdout shows reply bytes.
+ */
+struct client {
+	int			 timeout;	/* seconds; 0: no deadline */
+	struct timespec		 deadline;	/* CLOCK_MONOTONIC */
+	struct sockaddr_storage	 addr;		/* the daemon tried last */
+	bool			 tty;		/* stdout is a terminal */
+	bool			 after_newline;	/* last byte shown was \n */
+	uint8_t			 pend[4];	/* a UTF-8 sequence so far */
+	size_t			 npend, need;
+};
+
+/* Start the deadline: timeout seconds from now, or none for 0. */
+static void
+deadline_start(struct client *cl, int timeout)
+{
+	cl->timeout = timeout;
+	clock_gettime(CLOCK_MONOTONIC, &cl->deadline);
+	cl->deadline.tv_sec += timeout;
+}
+
+/* Milliseconds left before the deadline, 0 if past, -1 with no deadline. */
+static int
+deadline_left_ms(const struct client *cl)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	if (cl->timeout == 0)
 		return -1;
-	while (connect(fd, sa, len) == -1) {
-		if (errno == EINTR)
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(cl->deadline.tv_sec - now.tv_sec) * 1000 +
+	    (cl->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0)
+		return 0;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* Wait until fd has events or the deadline passes: 1, 0 (late) or -1. */
+static int
+wait_for(const struct client *cl, int fd, short events)
+{
+	struct pollfd	 p;
+	int		 n, left;
+
+	for (;;) {
+		if ((left = deadline_left_ms(cl)) == 0)
+			return 0;
+		p.fd = fd;
+		p.events = events;
+		p.revents = 0;
+		n = poll(&p, 1, left);
+		/* Interrupted, or a wait cut to INT_MAX ms: look again. */
+		if ((n == -1 && errno == EINTR) || n == 0)
 			continue;
+		return n > 0 ? 1 : -1;
+	}
+}
+
+/*
+ * Connect to one loopback address before the deadline; returns the
+ * socket, CLIENT_ERROR or CLIENT_TIMED_OUT. The socket is left blocking:
+ * every read after this waits in poll() first.
+ */
+static int
+connect_to(struct client *cl, const struct sockaddr *sa, socklen_t len)
+{
+	int		 fd, err, flags, r;
+	socklen_t	 elen = sizeof(err);
+
+	memcpy(&cl->addr, sa, len);
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return CLIENT_ERROR;
+	if (connect(fd, sa, len) == -1) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			close(fd);
+			return CLIENT_ERROR;
+		}
+		if ((r = wait_for(cl, fd, POLLOUT)) <= 0) {
+			close(fd);
+			return r == 0 ? CLIENT_TIMED_OUT : CLIENT_ERROR;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1 ||
+		    err != 0) {
+			close(fd);
+			return CLIENT_ERROR;
+		}
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
 		close(fd);
-		return -1;
+		return CLIENT_ERROR;
 	}
 	return fd;
 }
 
 /* Connect to the daemon on [::1]:port, falling back to 127.0.0.1:port. */
 static int
-connect_local(uint16_t port)
+connect_local(struct client *cl, uint16_t port)
 {
 	struct sockaddr_in6	 sin6;
 	struct sockaddr_in	 sin;
@@ -67,14 +156,33 @@ connect_local(uint16_t port)
 	sin6.sin6_family = AF_INET6;
 	sin6.sin6_port = htons(port);
 	sin6.sin6_addr = in6addr_loopback;
-	if ((fd = connect_to((struct sockaddr *)&sin6, sizeof(sin6))) != -1)
+	fd = connect_to(cl, (struct sockaddr *)&sin6, sizeof(sin6));
+	if (fd != CLIENT_ERROR)
 		return fd;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return connect_to((struct sockaddr *)&sin, sizeof(sin));
+	return connect_to(cl, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+/* Say on stderr what did not happen in time; returns exit status 1. */
+static int
+say_timed_out(const struct client *cl, bool connected)
+{
+	char	 where[PEER_ADDRSTRLEN];
+
+	peer_format((const struct sockaddr *)&cl->addr, where, sizeof(where));
+	fflush(stdout);
+	if (connected)
+		fprintf(stderr, "epmd-c: no answer from epmd on %s within "
+		    "%d s\n", where, cl->timeout);
+	else
+		fprintf(stderr, "epmd-c: cannot connect to epmd on %s within "
+		    "%d s\n", where, cl->timeout);
+	fflush(stderr);
+	return 1;
 }
 
 /* Send the whole request in one write; false if it did not all go. */
@@ -89,19 +197,35 @@ send_request(int fd, const uint8_t *req, size_t len)
 	return n >= 0 && (size_t)n == len;
 }
 
-/* Read until want bytes, EOF or an error; returns the count or -1. */
+/* Read once, waiting no later than the deadline: bytes, 0 (EOF) or error. */
 static ssize_t
-read_upto(int fd, uint8_t *buf, size_t want)
+read_some(const struct client *cl, int fd, uint8_t *buf, size_t len)
+{
+	ssize_t	 n;
+	int	 r;
+
+	for (;;) {
+		if ((r = wait_for(cl, fd, POLLIN)) == 0)
+			return CLIENT_TIMED_OUT;
+		if (r == -1)
+			return CLIENT_ERROR;
+		n = read(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		return n == -1 ? CLIENT_ERROR : n;
+	}
+}
+
+/* Read until want bytes or EOF: the count, CLIENT_ERROR or _TIMED_OUT. */
+static ssize_t
+read_upto(const struct client *cl, int fd, uint8_t *buf, size_t want)
 {
 	size_t	 got = 0;
 	ssize_t	 n;
 
 	while (got < want) {
-		n = read(fd, buf + got, want - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
+		if ((n = read_some(cl, fd, buf + got, want - got)) < 0)
+			return n;
 		if (n == 0)
 			break;
 		got += (size_t)n;
@@ -109,12 +233,117 @@ read_upto(int fd, uint8_t *buf, size_t want)
 	return (ssize_t)got;
 }
 
-/* Write raw reply bytes (they may hold NULs) to stdout. */
+/* Show one byte escaped: \e, \a and the like, else \xHH. */
 static void
-put_raw(const uint8_t *buf, size_t len)
+put_escaped(uint8_t b)
 {
-	if (len > 0)
-		fwrite(buf, 1, len, stdout);
+	static const char	 named[] = "\a\b\t\n\v\f\r\033\\";
+	static const char	 letter[] = "abtnvfre\\";
+	const char		*p;
+
+	if (b != '\0' && (p = strchr(named, b)) != NULL)
+		printf("\\%c", letter[p - named]);
+	else
+		printf("\\x%02x", b);
+}
+
+/* Is this complete UTF-8 sequence well formed, and not a C1 control? */
+static bool
+utf8_printable(const uint8_t *s, size_t len)
+{
+	uint8_t	 lo = 0x80, hi = 0xbf;
+
+	/* The second byte's range rules out overlongs and surrogates. */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return false;
+	/* U+0080..U+009F: some terminals obey these like ESC sequences. */
+	return !(len == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+}
+
+/* Show the UTF-8 bytes held so far: as they are if whole, else escaped. */
+static void
+flush_pending(struct client *cl)
+{
+	size_t	 i;
+
+	if (cl->npend == 0)
+		return;
+	if (cl->npend == cl->need && utf8_printable(cl->pend, cl->npend))
+		fwrite(cl->pend, 1, cl->npend, stdout);
+	else
+		for (i = 0; i < cl->npend; i++)
+			put_escaped(cl->pend[i]);
+	cl->npend = 0;
+}
+
+/* How long a UTF-8 sequence that starts with b is; 0 if b cannot start one. */
+static size_t
+utf8_length(uint8_t b)
+{
+	if (b >= 0xc2 && b <= 0xdf)
+		return 2;
+	if (b >= 0xe0 && b <= 0xef)
+		return 3;
+	if (b >= 0xf0 && b <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/* Show one reply byte on a terminal, so that names cannot drive it. */
+static void
+put_tty_byte(struct client *cl, uint8_t b)
+{
+	bool	 after_newline = cl->after_newline;
+
+	cl->after_newline = false;
+	if (cl->npend > 0) {
+		if ((b & 0xc0) == 0x80 && cl->npend < cl->need) {
+			cl->pend[cl->npend++] = b;
+			if (cl->npend == cl->need)
+				flush_pending(cl);
+			return;
+		}
+		flush_pending(cl);	/* cut short: escaped */
+	}
+	if (b == '\n') {
+		putchar('\n');
+		cl->after_newline = true;
+	} else if (b == '\0' && after_newline)
+		;	/* DUMP ends each line in "\n\0": nothing to see */
+	else if (b < 0x20 || b == 0x7f || b == '\\')
+		put_escaped(b);
+	else if (b < 0x80)
+		putchar(b);
+	else if ((cl->need = utf8_length(b)) == 0)
+		put_escaped(b);
+	else
+		cl->pend[cl->npend++] = b;
+}
+
+/*
+ * Show reply bytes (they may hold NULs) on stdout: exactly as they came
+ * into a pipe or file, as the reference does; escaped on a terminal.
+ */
+static void
+put_reply(struct client *cl, const uint8_t *buf, size_t len)
+{
+	size_t	 i;
+
+	if (!cl->tty) {
+		if (len > 0)
+			fwrite(buf, 1, len, stdout);
+		return;
+	}
+	for (i = 0; i < len; i++)
+		put_tty_byte(cl, buf[i]);
 }
 
 /* Print a message on stdout and return the exit status given. */
@@ -126,21 +355,18 @@ say(const char *msg, int status)
 	return status;
 }
 
-/* Copy the rest of the reply to stdout until EOF or an error. */
-static void
-copy_body(int fd)
+/* Copy the rest of the reply to stdout until EOF; false if it timed out. */
+static bool
+copy_body(struct client *cl, int fd)
 {
 	uint8_t	 buf[4096];
 	ssize_t	 n;
 
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		put_raw(buf, (size_t)n);
-	}
+	while ((n = read_some(cl, fd, buf, sizeof(buf))) > 0)
+		put_reply(cl, buf, (size_t)n);
+	if (cl->tty)
+		flush_pending(cl);
+	return n != CLIENT_TIMED_OUT;
 }
 
 /* The 4-byte port header as the signed 32-bit number the reference prints. */
@@ -156,9 +382,9 @@ port_header_value(const uint8_t *hdr)
 	return (long long)u;
 }
 
-/* NAMES or DUMP: print the header line and the raw body; quiet: -started. */
+/* NAMES or DUMP: print the header line and the body; quiet: -started. */
 static int
-run_listing(int fd, uint8_t code, bool quiet)
+run_listing(struct client *cl, int fd, uint8_t code, bool quiet)
 {
 	uint8_t	 req[8], hdr[PROTO_PORT_HEADER_LEN];
 	ssize_t	 n;
@@ -166,29 +392,34 @@ run_listing(int fd, uint8_t code, bool quiet)
 	if (!send_request(fd, req, proto_encode_simple_req(req, code)))
 		return quiet ? 1 : say(MSG_WRITE_FAIL, 1);
 	/* A read error before the header counts as no response at all. */
-	n = read_upto(fd, hdr, sizeof(hdr));
+	n = read_upto(cl, fd, hdr, sizeof(hdr));
+	if (n == CLIENT_TIMED_OUT)
+		return quiet ? 1 : say_timed_out(cl, true);
 	if (n < (ssize_t)sizeof(hdr))
 		return quiet ? 1 : say(MSG_NO_RESPONSE, 1);
 	if (quiet)
 		return 0;
 	printf("epmd: up and running on port %lld with data:\n",
 	    port_header_value(hdr));
-	copy_body(fd);
+	if (!copy_body(cl, fd))
+		return say_timed_out(cl, true);
 	fflush(stdout);
 	return 0;
 }
 
 /* Send a request, read a fixed-size reply; on failure say why, false. */
 static bool
-exchange(int fd, const uint8_t *req, size_t reqlen, uint8_t *reply,
-    size_t len)
+exchange(struct client *cl, int fd, const uint8_t *req, size_t reqlen,
+    uint8_t *reply, size_t len)
 {
 	ssize_t n;
 
 	if (reqlen == 0 || !send_request(fd, req, reqlen))
 		return say(MSG_WRITE_FAIL, 1) == 0;
-	n = read_upto(fd, reply, len);
-	if (n == -1)
+	n = read_upto(cl, fd, reply, len);
+	if (n == CLIENT_TIMED_OUT)
+		return say_timed_out(cl, true) == 0;
+	if (n == CLIENT_ERROR)
 		return say(MSG_READ_FAIL, 1) == 0;
 	if (n < (ssize_t)len)
 		return say(MSG_EMPTY_REPLY, 1) == 0;
@@ -197,11 +428,11 @@ exchange(int fd, const uint8_t *req, size_t reqlen, uint8_t *reply,
 
 /* KILL: "OK" means the daemon is exiting; anything else is a refusal. */
 static int
-run_kill(int fd)
+run_kill(struct client *cl, int fd)
 {
 	uint8_t	 req[8], reply[PROTO_KILL_RESP_LEN];
 
-	if (!exchange(fd, req, proto_encode_simple_req(req, EPMD_KILL_REQ),
+	if (!exchange(cl, fd, req, proto_encode_simple_req(req, EPMD_KILL_REQ),
 	    reply, sizeof(reply)))
 		return 1;
 	if (proto_kill_resp_ok(reply))
@@ -211,14 +442,16 @@ run_kill(int fd)
 
 /* STOP: print the first 7 reply bytes, STOPPED or NOEXIST, as they came. */
 static int
-run_stop(int fd, const char *name, size_t len)
+run_stop(struct client *cl, int fd, const char *name, size_t len)
 {
 	uint8_t	 req[3 + CLIENT_STOP_NAME_MAX], reply[PROTO_STOP_RESP_LEN];
 
-	if (!exchange(fd, req, proto_encode_stop_req(req, name, len), reply,
-	    sizeof(reply)))
+	if (!exchange(cl, fd, req, proto_encode_stop_req(req, name, len),
+	    reply, sizeof(reply)))
 		return 1;
-	put_raw(reply, sizeof(reply));
+	put_reply(cl, reply, sizeof(reply));
+	if (cl->tty)
+		flush_pending(cl);
 	return say("\n", 0);
 }
 
@@ -255,6 +488,7 @@ client_run(const struct options *opts)
 	const char	*name = opts->stop_name != NULL ? opts->stop_name : "";
 	size_t		 len = strlen(name);
 	bool		 quiet = opts->command == CMD_STARTED;
+	struct client	 cl;
 	int		 fd, status;
 
 	/* Not an epmd request: it goes to the metrics endpoint. */
@@ -264,30 +498,39 @@ client_run(const struct options *opts)
 	if (opts->command == CMD_STOP && len > CLIENT_STOP_NAME_MAX)
 		return say(MSG_NAME_LONG, 1);
 
+	memset(&cl, 0, sizeof(cl));
+	/* Names are any local user's bytes: a terminal must not obey them. */
+	cl.tty = isatty(STDOUT_FILENO) == 1;
+	/* One deadline for connecting and the whole answer: a drip of
+	 * bytes cannot stretch it. */
+	deadline_start(&cl, opts->client_timeout);
+
 	/* -port keeps the whole number; the socket gets its low 16 bits. */
-	if ((fd = connect_local((uint16_t)opts->port)) == -1) {
-		if (!quiet) {
-			fputs(MSG_NO_CONNECT, stderr);
-			fflush(stderr);
-		}
+	if ((fd = connect_local(&cl, (uint16_t)opts->port)) < 0) {
+		if (quiet)
+			return 1;	/* -started prints nothing, ever */
+		if (fd == CLIENT_TIMED_OUT)
+			return say_timed_out(&cl, false);
+		fputs(MSG_NO_CONNECT, stderr);
+		fflush(stderr);
 		return 1;
 	}
 
 	switch (opts->command) {
 	case CMD_NAMES:
-		status = run_listing(fd, EPMD_NAMES_REQ, false);
+		status = run_listing(&cl, fd, EPMD_NAMES_REQ, false);
 		break;
 	case CMD_DUMP:
-		status = run_listing(fd, EPMD_DUMP_REQ, false);
+		status = run_listing(&cl, fd, EPMD_DUMP_REQ, false);
 		break;
 	case CMD_STARTED:
-		status = run_listing(fd, EPMD_NAMES_REQ, true);
+		status = run_listing(&cl, fd, EPMD_NAMES_REQ, true);
 		break;
 	case CMD_KILL:
-		status = run_kill(fd);
+		status = run_kill(&cl, fd);
 		break;
 	case CMD_STOP:
-		status = run_stop(fd, name, len);
+		status = run_stop(&cl, fd, name, len);
 		break;
 	default:
 		status = 1;	/* CMD_SERVE is not a client command */

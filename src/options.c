@@ -26,7 +26,8 @@ static const char usage_text[] =
 "            [-peer_prefix4 Bits] [-peer_prefix6 Bits] [-max_remote_conns N]\n"
 "            [-request_deadline Sec] [-metrics Addr:Port]\n"
 "            [-names_from List] [-lookup_from List] [-register_from List]\n"
-"       epmd [-d|-debug] [-port No] [-names|-dump|-started|-kill|-stop Name]\n"
+"       epmd [-d|-debug] [-port No] [-client_timeout Sec]\n"
+"            [-names|-dump|-started|-kill|-stop Name]\n"
 "       epmd -metrics Addr:Port -stats\n"
 "\n"
 "epmd-c: the Erlang port mapper daemon, and a client to query it.\n"
@@ -84,6 +85,9 @@ static const char usage_text[] =
 "  -kill                ask epmd to exit (refused while nodes are\n"
 "                       registered, unless it runs relaxed)\n"
 "  -stop Name           unregister Name by force (relaxed epmd only)\n"
+"  -client_timeout Sec  give up on an epmd that has not connected and\n"
+"                       answered in full within Sec seconds (default 10;\n"
+"                       0: wait for ever); put it before the command\n"
 "  -stats               print the figures of the metrics endpoint given\n"
 "                       with -metrics, for a person\n";
 
@@ -203,6 +207,7 @@ set_defaults(struct options *opts)
 	opts->peer_prefix6 = OPTIONS_DEFAULT_PREFIX6;
 	opts->max_remote_conns = OPTIONS_REMOTE_AUTO;
 	opts->request_deadline = OPTIONS_DEFAULT_DEADLINE;
+	opts->client_timeout = OPTIONS_DEFAULT_CLIENT_TIMEOUT;
 	/* The reference: anyone may list and look up, only locals register. */
 	addrfilt_set(&opts->names_from, ADDRFILT_ANY);
 	addrfilt_set(&opts->lookup_from, ADDRFILT_ANY);
@@ -342,6 +347,11 @@ options_parse(struct options *opts, int argc, char *const argv[])
 			if (!parse_long(val, 0, INT_MAX, &v))
 				return OPTIONS_USAGE;
 			opts->request_deadline = (int)v;
+			i++;
+		} else if (strcmp(arg, "-client_timeout") == 0) {
+			if (!parse_long(val, 0, INT_MAX, &v))
+				return OPTIONS_USAGE;
+			opts->client_timeout = (int)v;
 			i++;
 		} else if (strcmp(arg, "-metrics") == 0) {
 			if (!options_parse_hostport(val, &opts->metrics_addr)) {

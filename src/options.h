@@ -33,6 +33,8 @@ enum options_status {
 #define OPTIONS_DEFAULT_DEADLINE	10
 /* -max_remote_conns not given: half the descriptor limit. */
 #define OPTIONS_REMOTE_AUTO		(-1L)
+/* Seconds a client command waits for the whole answer (0: for ever). */
+#define OPTIONS_DEFAULT_CLIENT_TIMEOUT	10
 
 struct options {
 	enum options_command	 command;
@@ -52,6 +54,7 @@ struct options {
 	int			 peer_prefix6;		/* bits, 0..128 */
 	long			 max_remote_conns;	/* 0: no cap; or AUTO */
 	int			 request_deadline;	/* seconds, 0: none */
+	int			 client_timeout;	/* seconds; 0: for ever */
 	/* Listen addresses; naddrs 0 means all interfaces (0.0.0.0 and ::). */
 	struct listen_addr	 addrs[EPMD_MAX_LISTENERS];
 	size_t			 naddrs;

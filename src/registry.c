@@ -188,6 +188,14 @@ evict_oldest(struct registry *reg)
 	free(rec);
 }
 
+/* Evict the oldest old/unused records until the history fits its limit. */
+static void
+trim_unused(struct registry *reg)
+{
+	while (reg->nunused > reg->unused_limit)
+		evict_oldest(reg);
+}
+
 /*
  * Take an old/unused record back for a new registration, moving it to a
  * larger allocation if the new extra does not fit. Returns the record,
@@ -225,12 +233,9 @@ create_fresh(struct registry *reg, const struct proto_alive2 *req,
 	struct record	*rec;
 	uint32_t	 base;
 
-	/* Allocate first so that failing leaves the history untouched. */
 	rec = record_alloc(req->name, req->name_len, req->extra_len, hash);
 	if (rec == NULL)
 		return NULL;
-	if (reg->nunused > reg->unused_limit)
-		evict_oldest(reg);
 	/* Above every creation ever given: evicted names cannot repeat. */
 	base = now > reg->max_creation ? now : reg->max_creation;
 	rec->node.creation = creation_bump(base);
@@ -254,7 +259,8 @@ registry_new(size_t unused_limit)
 		return NULL;
 	}
 	reg->mask = REGISTRY_BUCKETS_MIN - 1;
-	reg->unused_limit = unused_limit;
+	/* At least one: the node just unregistered must outlive the call. */
+	reg->unused_limit = unused_limit > 0 ? unused_limit : 1;
 	TAILQ_INIT(&reg->active);
 	TAILQ_INIT(&reg->unused);
 	siphash_seed(reg->key);
@@ -349,10 +355,16 @@ registry_unregister(struct registry *reg, struct node *node)
 	reg->nactive--;
 	node->active = false;
 	node->handle = NULL;
-	/* No eviction here: like the reference, only a new name evicts. */
 	rec->node.seq = ++reg->seq;	/* the unused list is oldest first */
 	TAILQ_INSERT_TAIL(&reg->unused, rec, entry);
 	reg->nunused++;
+	/*
+	 * Unlike the reference, which evicts only when a new name registers
+	 * (so names that come and go grow the history without bound), the
+	 * history never holds more than its limit. This record is the
+	 * newest, so it is never the one evicted.
+	 */
+	trim_unused(reg);
 }
 
 /* Link a restored record into its list, keeping the list in seq order. */
@@ -440,6 +452,12 @@ registry_restore(struct registry *reg, const struct proto_alive2 *info,
 		reg->max_creation = creation;
 	if (seq > reg->seq)
 		reg->seq = seq;
+	/* A saved history larger than this run's limit (say, -d added). */
+	if (!active && reg->nunused > reg->unused_limit) {
+		if (TAILQ_FIRST(&reg->unused) == rec)
+			node = NULL;	/* the oldest of all: not kept */
+		trim_unused(reg);
+	}
 	if (out != NULL)
 		*out = node;
 	return REGISTRY_OK;

@@ -28,7 +28,11 @@ enum registry_result {
 	REGISTRY_NOMEM,
 };
 
-/* A new empty registry keeping at most unused_limit old records. */
+/*
+ * A new empty registry keeping at most unused_limit old records (at least
+ * one): once the history is full, the oldest record is dropped whenever
+ * another joins it.
+ */
 struct registry *registry_new(size_t unused_limit);
 /* Free the registry and every record in it. */
 void registry_free(struct registry *reg);
@@ -37,7 +41,11 @@ void registry_free(struct registry *reg);
 enum registry_result registry_register(struct registry *reg,
 	    const struct proto_alive2 *req, int fd, void *handle,
 	    uint32_t now, struct node **out);
-/* Move an active node to the old/unused history. */
+/*
+ * Move an active node to the old/unused history, evicting the oldest
+ * record if the history is then over its limit. The node stays valid
+ * until the registry next changes.
+ */
 void registry_unregister(struct registry *reg, struct node *node);
 /* The active node of that name (byte-exact), or NULL. */
 struct node *registry_lookup(const struct registry *reg,
@@ -47,7 +55,9 @@ struct node *registry_lookup(const struct registry *reg,
  * Put back a record saved before a restart (src/state.c), active or
  * old/unused, with its creation and list position (seq) as they were. The
  * name must not be in the table yet. Restore every record, then the
- * counters, before registering anything new.
+ * counters, before registering anything new. An old/unused record beyond
+ * the history limit evicts the oldest; if that is the record itself, the
+ * result is still REGISTRY_OK but *out is NULL.
  */
 enum registry_result registry_restore(struct registry *reg,
 	    const struct proto_alive2 *info, uint32_t creation, uint64_t seq,

@@ -445,6 +445,88 @@ START_TEST(test_max_conns_per_peer_bad_is_usage)
 }
 END_TEST
 
+/* Remote peers: 1024 per /24 and /64, half the fds, 10 s to finish. */
+START_TEST(test_remote_caps_default_to_a_24_and_a_64)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE0(&o), OPTIONS_OK);
+	ck_assert_int_eq(o.max_conns_per_prefix, 1024);
+	ck_assert_int_eq(o.peer_prefix4, 24);
+	ck_assert_int_eq(o.peer_prefix6, 64);
+	ck_assert(o.max_remote_conns == OPTIONS_REMOTE_AUTO);
+	ck_assert_int_eq(o.request_deadline, 10);
+}
+END_TEST
+
+START_TEST(test_remote_cap_flags)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-max_conns_per_prefix", "0",
+	    "-peer_prefix4", "32", "-peer_prefix6", "48",
+	    "-max_remote_conns", "500", "-request_deadline", "0"), OPTIONS_OK);
+	ck_assert_int_eq(o.max_conns_per_prefix, 0);
+	ck_assert_int_eq(o.peer_prefix4, 32);
+	ck_assert_int_eq(o.peer_prefix6, 48);
+	ck_assert(o.max_remote_conns == 500);
+	ck_assert_int_eq(o.request_deadline, 0);
+}
+END_TEST
+
+START_TEST(test_prefix_longer_than_the_family_is_usage)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-peer_prefix4", "33"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-peer_prefix6", "129"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-peer_prefix6", "-1"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-max_remote_conns", "x"), OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-request_deadline"), OPTIONS_USAGE);
+}
+END_TEST
+
+/* A client command waits 10 s unless -client_timeout says otherwise. */
+START_TEST(test_client_timeout_defaults_to_10_s)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-names"), OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 10);
+}
+END_TEST
+
+/* -client_timeout before a command sets it; 0 means no deadline. */
+START_TEST(test_client_timeout_flag_before_command)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "2", "-names"),
+	    OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 2);
+	ck_assert_int_eq(o.command, CMD_NAMES);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "0", "-stop", "n"),
+	    OPTIONS_OK);
+	ck_assert_int_eq(o.client_timeout, 0);
+}
+END_TEST
+
+/* A negative, non-numeric or missing -client_timeout is a usage error. */
+START_TEST(test_client_timeout_bad_is_usage)
+{
+	struct options o;
+
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "-1", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "2s", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-client_timeout", "-names"),
+	    OPTIONS_USAGE);
+	ck_assert_int_eq(PARSE(&o, "-names", "-client_timeout", "2"),
+	    OPTIONS_USAGE);
+}
+END_TEST
+
 START_TEST(test_help_flags_are_usage)
 {
 	struct options o;
@@ -979,7 +1061,9 @@ START_TEST(test_usage_mentions_every_flag)
 	    "-daemon", "-relaxed_command_check", "-systemd",
 	    "-max_conns_per_peer", "-packet_timeout", "-delay_accept",
 	    "-delay_write", "-names", "-dump", "-started", "-kill", "-stop",
-	    "-names_from", "-lookup_from", "-register_from" };
+	    "-names_from", "-lookup_from", "-register_from",
+	    "-client_timeout", "-max_conns_per_prefix", "-peer_prefix4",
+	    "-peer_prefix6", "-max_remote_conns", "-request_deadline" };
 	const char *u = options_usage();
 	size_t i;
 
@@ -1036,6 +1120,9 @@ unit_suite(void)
 	tcase_add_test(tc, test_max_conns_per_peer_flag);
 	tcase_add_test(tc, test_max_conns_per_peer_zero_means_no_cap);
 	tcase_add_test(tc, test_max_conns_per_peer_bad_is_usage);
+	tcase_add_test(tc, test_client_timeout_defaults_to_10_s);
+	tcase_add_test(tc, test_client_timeout_flag_before_command);
+	tcase_add_test(tc, test_client_timeout_bad_is_usage);
 	tcase_add_test(tc, test_help_flags_are_usage);
 	tcase_add_test(tc, test_unknown_flag_is_usage);
 	tcase_add_test(tc, test_address_missing_argument_is_usage);
@@ -1100,6 +1187,9 @@ unit_suite(void)
 	tc = tcase_create("usage");
 	tcase_add_test(tc, test_usage_first_line_matches_reference);
 	tcase_add_test(tc, test_usage_mentions_every_flag);
+	tcase_add_test(tc, test_remote_caps_default_to_a_24_and_a_64);
+	tcase_add_test(tc, test_remote_cap_flags);
+	tcase_add_test(tc, test_prefix_longer_than_the_family_is_usage);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -235,42 +235,131 @@ START_TEST(test_eviction_never_repeats_a_creation)
 }
 END_TEST
 
-START_TEST(test_old_list_reaches_limit_plus_one_like_reference)
+/* Names that come and go one after another never grow past the limit. */
+START_TEST(test_unregistration_evicts_oldest_at_limit)
 {
-	struct registry	*reg = registry_new(1000);
-	size_t		 visits = 0;
-	char		 name[16];
-	int		 i;
+	struct registry		*reg = registry_new(1000);
+	struct find_unused	 first = { "u0000", NULL },
+				 second = { "u0001", NULL },
+				 last = { "u1000", NULL };
+	size_t			 visits = 0;
+	char			 name[16];
+	int			 i;
 
 	for (i = 0; i < 1001; i++) {
 		snprintf(name, sizeof(name), "u%04d", i);
 		cycle(reg, name, NOW);
 	}
-	ck_assert_uint_eq(registry_unused_count(reg), 1001);
+	ck_assert_uint_eq(registry_unused_count(reg), 1000);
 	foreach_unused(reg, count_visit, &visits);
-	ck_assert_uint_eq(visits, 1001);
-
-	/* The next new name evicts exactly one, then adds itself. */
-	cycle(reg, "one-more", NOW);
-	ck_assert_uint_eq(registry_unused_count(reg), 1001);
+	ck_assert_uint_eq(visits, 1000);
+	foreach_unused(reg, find_unused_visit, &first);
+	foreach_unused(reg, find_unused_visit, &second);
+	foreach_unused(reg, find_unused_visit, &last);
+	ck_assert_ptr_null(first.found);
+	ck_assert_ptr_nonnull(second.found);
+	ck_assert_ptr_nonnull(last.found);
 	registry_free(reg);
 }
 END_TEST
 
-START_TEST(test_reregistration_does_not_evict)
+/* Many nodes leaving together keep only the last limit of them. */
+START_TEST(test_mass_unregistration_keeps_newest_limit)
 {
-	struct registry	*reg = registry_new(2);
+	struct registry	*reg = registry_new(5);
+	struct node	*nodes[12];
+	struct collect	 col = { .n = 0 };
 	char		 name[16];
 	int		 i;
+
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		nodes[i] = must_register(reg, name, NOW);
+	}
+	/* Nothing is evicted while they are active. */
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+	for (i = 0; i < 12; i++)
+		registry_unregister(reg, nodes[i]);
+	ck_assert_uint_eq(registry_unused_count(reg), 5);
+	foreach_unused(reg, collect_name, &col);
+	ck_assert_uint_eq(col.n, 5);
+	ck_assert_str_eq(col.names[0], "n07");
+	ck_assert_str_eq(col.names[4], "n11");
+	registry_free(reg);
+}
+END_TEST
+
+/* A new name joining a full history leaves it exactly full. */
+START_TEST(test_new_name_at_full_history_stays_at_limit)
+{
+	struct registry	*reg = registry_new(3);
+	char		 name[16];
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		cycle(reg, name, NOW);
+	}
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	must_register(reg, "brandnew", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	cycle(reg, "other", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	registry_free(reg);
+}
+END_TEST
+
+/* A name still in a full history comes back as previous + 1. */
+START_TEST(test_reuse_from_full_history_keeps_creation_counter)
+{
+	struct registry	*reg = registry_new(3);
+	uint32_t	 c1, c2;
+	char		 name[16];
+	int		 i;
+
+	c1 = cycle(reg, "foo", NOW);
+	for (i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		cycle(reg, name, NOW);
+	}
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	c2 = cycle(reg, "foo", NOW + 100);
+	ck_assert_uint_eq(c2, c1 + 1);
+	ck_assert_uint_eq(registry_unused_count(reg), 3);
+	registry_free(reg);
+}
+END_TEST
+
+/* Taking a record back from the history evicts nothing else. */
+START_TEST(test_reregistration_does_not_evict)
+{
+	struct registry		*reg = registry_new(2);
+	struct find_unused	 f = { "n2", NULL };
+	char			 name[16];
+	int			 i;
 
 	for (i = 0; i < 4; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
 		cycle(reg, name, NOW);
 	}
-	ck_assert_uint_eq(registry_unused_count(reg), 3);
-	must_register(reg, "n3", NOW);
 	ck_assert_uint_eq(registry_unused_count(reg), 2);
-	must_register(reg, "n1", NOW);
+	must_register(reg, "n3", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 1);
+	foreach_unused(reg, find_unused_visit, &f);
+	ck_assert_ptr_nonnull(f.found);
+	must_register(reg, "n2", NOW);
+	ck_assert_uint_eq(registry_unused_count(reg), 0);
+	registry_free(reg);
+}
+END_TEST
+
+/* A limit of 0 still keeps the node just unregistered. */
+START_TEST(test_zero_limit_keeps_one_record)
+{
+	struct registry	*reg = registry_new(0);
+
+	cycle(reg, "a", NOW);
+	cycle(reg, "b", NOW);
 	ck_assert_uint_eq(registry_unused_count(reg), 1);
 	registry_free(reg);
 }
@@ -645,7 +734,7 @@ START_TEST(test_100000_nodes_register_lookup_unregister)
 	for (i = 0; i < N; i++)
 		registry_unregister(reg, nodes[i]);
 	ck_assert_uint_eq(registry_count(reg), 0);
-	ck_assert_uint_eq(registry_unused_count(reg), N);
+	ck_assert_uint_eq(registry_unused_count(reg), 1000);
 	ck_assert_ptr_null(lookup(reg, "node0"));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
@@ -840,6 +929,40 @@ START_TEST(test_restore_unused_in_any_order)
 }
 END_TEST
 
+/* A saved history longer than the limit comes back as its newest part. */
+START_TEST(test_restore_unused_beyond_limit_keeps_newest)
+{
+	struct registry		*reg = registry_new(2);
+	struct proto_alive2	 x = req_for("x"), y = req_for("y"),
+				 z = req_for("z"), w = req_for("w");
+	struct collect		 col = { .n = 0 };
+	struct node		*n = NULL;
+
+	ck_assert_int_eq(registry_restore(reg, &y, 5, 20, false, 1, NULL,
+	    &n), REGISTRY_OK);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_int_eq(registry_restore(reg, &w, 5, 40, false, 1, NULL,
+	    &n), REGISTRY_OK);
+	ck_assert_ptr_nonnull(n);
+	/* Older than both: dropped at once. */
+	ck_assert_int_eq(registry_restore(reg, &x, 5, 10, false, 1, NULL,
+	    &n), REGISTRY_OK);
+	ck_assert_ptr_null(n);
+	/* Newer than y: y goes. */
+	ck_assert_int_eq(registry_restore(reg, &z, 5, 30, false, 1, NULL,
+	    &n), REGISTRY_OK);
+	ck_assert_ptr_nonnull(n);
+	foreach_unused(reg, collect_name, &col);
+	ck_assert_uint_eq(col.n, 2);
+	ck_assert_str_eq(col.names[0], "z");
+	ck_assert_str_eq(col.names[1], "w");
+	ck_assert_uint_eq(registry_unused_count(reg), 2);
+	/* An evicted name is gone from the table too: it registers fresh. */
+	ck_assert_uint_eq(must_register(reg, "x", NOW)->creation, NOW + 1);
+	registry_free(reg);
+}
+END_TEST
+
 /* Restoring a name twice, or a bad name, is refused. */
 START_TEST(test_restore_refuses_duplicates_and_bad_names)
 {
@@ -888,8 +1011,12 @@ unit_suite(void)
 	    test_reregistration_from_old_list_is_previous_plus_one);
 	tcase_add_test(tc, test_duplicate_active_name_rejected);
 	tcase_add_test(tc, test_eviction_never_repeats_a_creation);
-	tcase_add_test(tc, test_old_list_reaches_limit_plus_one_like_reference);
+	tcase_add_test(tc, test_unregistration_evicts_oldest_at_limit);
+	tcase_add_test(tc, test_mass_unregistration_keeps_newest_limit);
+	tcase_add_test(tc, test_new_name_at_full_history_stays_at_limit);
+	tcase_add_test(tc, test_reuse_from_full_history_keeps_creation_counter);
 	tcase_add_test(tc, test_reregistration_does_not_evict);
+	tcase_add_test(tc, test_zero_limit_keeps_one_record);
 	tcase_add_test(tc, test_names_order_newest_first);
 	tcase_add_test(tc, test_unused_order_oldest_first);
 	tcase_add_test(tc, test_bump_never_below_4);
@@ -918,6 +1045,7 @@ unit_suite(void)
 	tcase_add_test(tc, test_restore_keeps_creation_seq_and_order);
 	tcase_add_test(tc, test_restore_then_register_continues_creations);
 	tcase_add_test(tc, test_restore_unused_in_any_order);
+	tcase_add_test(tc, test_restore_unused_beyond_limit_keeps_newest);
 	tcase_add_test(tc, test_restore_refuses_duplicates_and_bad_names);
 	tcase_add_test(tc, test_restore_counters_never_lower);
 	suite_add_tcase(s, tc);
