@@ -68,7 +68,6 @@ def flood_daemon(*args, metrics=False):
     """The daemon under test, reachable from the peer, under ulimit -n
     LIMIT; with metrics=True also -metrics on a free loopback port (its
     port is d.mport)."""
-    flood.nofile_for(LIMIT, ADDRS * PER)
     args = list(args)
     mport = None
     if metrics:

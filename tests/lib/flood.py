@@ -380,12 +380,6 @@ def attack(ns, d, sources, per, seconds, host=netns.HOST_ADDR6,
         held.close()
 
 
-def nofile_for(d_limit, *more):
-    """Raise our own descriptor limit for a daemon with d_limit and the
-    local sockets beside it."""
-    return et.raise_nofile(d_limit + 2000 + sum(more))
-
-
 def old_bucket(addr):
     """The bucket hash src/peercount.c used before issue 14 (FNV-1a over
     the family byte and the 16 address bytes, folded), for IPv6."""

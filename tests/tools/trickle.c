@@ -457,16 +457,24 @@ run_churn(int64_t end)
 		conns[i].src = (uint32_t)(i < nheld ? i : 0);
 		drop(&conns[i]);
 	}
-	/* Hold: every source once, rate-limited, until all are settled. */
-	for (i = 0; i < nheld && now_ms() < end; ) {
-		size_t stop = i + (size_t)(opt.rate / 100 + 1);
+	/*
+	 * Hold: every source once, rate-limited; a connect that fails is
+	 * tried again (three tries each) until every one is open or settled.
+	 */
+	for (int tries = 0; tries < 3 && now_ms() < end; tries++) {
+		for (i = 0; i < nheld && now_ms() < end; ) {
+			size_t stop = i + (size_t)(opt.rate / 100 + 1);
 
-		for (; i < nheld && i < stop; i++)
-			start(&conns[i]);
-		poll_once(TICK_MS);
+			for (; i < nheld && i < stop; i++)
+				if (conns[i].state == FREE)
+					start(&conns[i]);
+			poll_once(TICK_MS);
+		}
+		while (count_state(HELD, CONNECTING) > 0 && now_ms() < end)
+			poll_once(TICK_MS);
+		if (count_state(HELD, OPEN) == (long)nheld)
+			break;
 	}
-	while (count_state(HELD, CONNECTING) > 0 && now_ms() < end)
-		poll_once(TICK_MS);
 	report("held", now_ms());
 	churn_start = now_ms();
 	while (now_ms() < end && st.churned + st.churn_failed < opt.count) {
