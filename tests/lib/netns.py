@@ -341,3 +341,23 @@ class RemoteSocket:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def route_to_peer(ns, net):
+    """Make every address of net (an IPv4 or IPv6 prefix, test ranges
+    only) the peer's own: a local route in the peer namespace, so the
+    peer can bind any of them (AnyIP), and a route via the peer in the
+    host namespace, so the replies find their way back. Many source
+    addresses for the price of two routes (tests/lib/flood.py). Skips the
+    test if ip(8) refuses."""
+    v6 = ":" in net
+    fam = "-6" if v6 else "-4"
+    via = PEER_ADDR6 if v6 else PEER_ADDR
+    for step in (("-n", ns.peer, fam, "route", "replace", "local", net,
+                  "dev", "lo"),
+                 ("-n", ns.host, fam, "route", "replace", net, "via",
+                  via)):
+        rc, out = _ip(*step)
+        if rc != 0:
+            raise et.Skip(f"cannot route {net} to the peer: ip "
+                          f"{' '.join(step)}: {out}")
