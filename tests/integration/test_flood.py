@@ -155,6 +155,31 @@ def test_remote_cap_alone_keeps_local_nodes_served():
 
 
 @epmdc(timeout=90)
+def test_out_of_descriptors_old_trickling_requests_make_room():
+    """Every cap and the deadline off: the trickle fills the descriptor
+    table, and only the pressure rule holds. Requests under way for 2 s
+    are closed to make room although they keep trickling, so local
+    registrations and lookups succeed >= 90 % and epmd_shed_total counts
+    the closes. (The attacker holds a few more connections than there are
+    descriptors, 40 x 105: many more would crowd the accept queue.)"""
+    ns = flood_net()
+    off = flood.new_flags("-max_conns_per_peer", "0", "-max_conns_per_prefix",
+                          "0", "-max_remote_conns", "0",
+                          "-request_deadline", "0")
+    with netns.entered(ns), flood_daemon(*off, metrics=True) as d:
+        per = (LIMIT + 100) // ADDRS + 1
+        probe, st, fds = flood.attack(ns, d, v6_attackers(), per, SECONDS)
+        et.check(fds is not None and fds >= LIMIT - 64,
+                 f"the trickle did not fill the table: {fds} of {LIMIT}")
+        probe.check("all caps off, descriptors full of trickling requests")
+        shed = metric(d, "epmd_shed_total")
+        et.check(shed > 0, f"epmd_shed_total is {shed}")
+        et.check(re.search(r"closed [1-9]\d* non-local requests older than",
+                           d.stderr()),
+                 f"no log of the closes: {d.stderr()[-1500:]}")
+
+
+@epmdc(timeout=90)
 def test_erl_node_starts_while_one_ipv6_64_trickles():
     """A real `erl -sname` node started during the one-/64 flood
     registers (no no_reg_reply_from_epmd)."""

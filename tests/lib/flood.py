@@ -345,7 +345,7 @@ def stable_node(port):
 
 
 def attack(ns, d, sources, per, seconds, host=netns.HOST_ADDR6,
-           ramp=3.0, during=None, threads=2):
+           ramp=3.0, during=None, threads=2, rate=5000):
     """Flood daemon d from sources (per connections each, trickling) and
     probe it from loopback for `seconds` once the attack has ramped up;
     during(trickle), if given, runs alongside the probe. Returns (probe,
@@ -353,7 +353,7 @@ def attack(ns, d, sources, per, seconds, host=netns.HOST_ADDR6,
     held = stable_node(d.port)
     try:
         with Trickle(ns, d.port, sources, host=host, per=per,
-                     duration=ramp + seconds + 15) as tr:
+                     duration=ramp + seconds + 15, rate=rate) as tr:
             time.sleep(ramp)
             probe = LocalProbe(d.port, threads=threads).start()
             try:
