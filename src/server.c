@@ -1,5 +1,6 @@
 /* The daemon: event loop, listeners, signals, accept back-off. */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -122,6 +123,28 @@ accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	set_accepting(srv, true);
 }
 
+/* Say we are out of descriptors: at once, then at most every few seconds. */
+static void
+log_emfile(struct server *srv, int err)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (srv->emfile.logged != 0 &&
+	    ts.tv_sec - srv->emfile.logged < ADMIT_REPORT_SEC)
+		return;
+	srv->emfile.logged = ts.tv_sec > 0 ? ts.tv_sec : 1;
+	log_fields(LOG_WARNING, NULL, "out of descriptors (%s) with %zu "
+	    "registered nodes and %zu other connections (%zu non-local); "
+	    "accepting paused %" PRIu64 " times since the last report, "
+	    "closed %" PRIu64 " non-local requests older than %d s and %"
+	    PRIu64 " connections silent for %d s or more", strerror(err),
+	    registry_count(srv->reg), srv->conns.npending, srv->admit.nremote,
+	    srv->emfile.pauses, srv->emfile.shed, CONN_SHED_AGE,
+	    srv->emfile.idle, EMFILE_SHED_IDLE);
+	srv->emfile.pauses = srv->emfile.shed = srv->emfile.idle = 0;
+}
+
 /* accept() failed: on EMFILE/ENFILE shed idle connections and pause. */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
@@ -147,12 +170,10 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	srv->metrics.shed += idle;
 	set_accepting(srv, false);
 	evtimer_add(srv->accept_retry, &tv);
-	log_flood(LOG_WARNING, NULL, "out of descriptors (%s) with %zu "
-	    "registered nodes and %zu other connections (%zu non-local); "
-	    "closed %zu non-local requests older than %d s and %zu "
-	    "connections silent for %d s or more, accepting again shortly",
-	    strerror(err), registry_count(srv->reg), srv->conns.npending,
-	    srv->admit.nremote, shed, CONN_SHED_AGE, idle, EMFILE_SHED_IDLE);
+	srv->emfile.pauses++;
+	srv->emfile.shed += shed;
+	srv->emfile.idle += idle;
+	log_emfile(srv, err);
 }
 
 /* Send the rate-limited STATUS= line. */

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "admit.h"
 #include "conn.h"
@@ -33,6 +35,10 @@ struct server {
 	struct restart		*restart;	/* handovers and the fd store */
 	struct event		*watchdog;
 	long			 fd_limit;	/* RLIMIT_NOFILE after raising */
+	struct {			/* accept() out of descriptors */
+		uint64_t	 pauses, shed, idle;	/* since the last line */
+		time_t		 logged;	/* monotonic s; 0: never */
+	}			 emfile;
 	bool			 accepting;
 	unsigned		 accept_burst;	/* accepts since the last pause */
 	bool			 exiting;

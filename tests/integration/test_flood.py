@@ -177,6 +177,10 @@ def test_out_of_descriptors_old_trickling_requests_make_room():
         et.check(re.search(r"closed [1-9]\d* non-local requests older than",
                            d.stderr()),
                  f"no log of the closes: {d.stderr()[-1500:]}")
+        lines = d.stderr().count("out of descriptors")
+        et.check(1 <= lines <= (SECONDS + 15) // 5 + 2,
+                 f"{lines} 'out of descriptors' lines in about "
+                 f"{SECONDS + 5} s: one per 5 s at most")
 
 
 @epmdc(timeout=90)
