@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "metrics.h"
 
 /* Longest rendered line; the version label is cut to fit. */
@@ -216,6 +217,9 @@ metrics_render(const struct metrics *m, const struct metrics_process *p,
 	    "paused because descriptors ran out.", m->accept_paused);
 	single(&w, "epmd_shed_total", "counter", "Idle connections closed to "
 	    "free descriptors at the limit.", m->shed);
+	single(&w, "epmd_log_dropped_total", "counter", "Log messages "
+	    "dropped because the log sink did not take them in time.",
+	    log_dropped_total());
 	single(&w, "epmd_restarts_total", "counter", "Restarts that kept the "
 	    "registered nodes.", m->restarts);
 	single(&w, "epmd_restored_nodes", "gauge", "Nodes restored by the last "
