@@ -273,6 +273,24 @@ def test_syslog_restarted_receiver_gets_the_next_lines():
         s.close()
 
 
+@epmdc(timeout=40)
+def test_sigterm_with_a_stalled_syslog_exits_after_a_bounded_wait():
+    need_unshare()
+    with SyslogReceiver() as rcv, DetachedDaemon(rcv) as d:
+        check(rcv.wait_for(r"\]: ready", 5.0), f"no 'ready' line: {rcv.lines}")
+        worst, rounds, nodes, err = churn(d.port, 1.0)
+        check(err is None, f"stalled syslog: {err}")
+        check(d.pids, "no daemon pid")
+        t0 = time.monotonic()
+        for pid in d.pids:
+            os.kill(pid, signal.SIGTERM)
+        gone = et.eventually(lambda: not pids_of(d.port), 3.0 * et.SLOW)
+        took = time.monotonic() - t0
+        check(gone, f"still running {took:.1f} s after SIGTERM")
+        # The queue is drained for at most 1 s before the exit.
+        check(took < 2.0 * et.SLOW, f"exit took {took:.1f} s")
+
+
 def foreground_with_pipe():
     """The daemon in the foreground, stderr a 4 kB pipe; (proc, port, read fd,
     write fd)."""
