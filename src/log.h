@@ -17,9 +17,10 @@ void log_init(enum log_target target, int verbosity);
 /* How many -d flags were given. */
 int log_get_verbosity(void);
 /*
- * Drain the log's queue from this loop (server_init, once the base
- * exists); NULL before the base is freed: flush, waiting at most 1 s, and
- * stop watching. Without a loop the log waits for a slow sink itself.
+ * Drain the log's queue from this loop, on the sink's fd becoming writable
+ * (server_init, once the base exists). NULL before the base is freed:
+ * stop watching and flush, waiting at most 1 s. Without a loop, what a
+ * slow sink has not taken goes with the next message, or at exit.
  */
 struct event_base;
 void log_attach(struct event_base *base);

@@ -213,6 +213,8 @@ def scrape(mport, name):
 
 
 def check_prompt(worst, rounds, nodes, err, what):
+    """Every request of a churn was answered, promptly, and enough of them
+    ran to overflow the log queue."""
     check(err is None, f"{what}: a request waited on the log: {err} "
           f"(round {rounds}, {nodes} nodes registered)")
     check(worst < PROMPT_S, f"{what}: slowest lookup {worst:.2f} s")
