@@ -30,5 +30,7 @@ size_t peercount_longest_chain(const struct peercount *pc);
 enum log_target log_get_target(void);
 /* May a flood-prone line be logged now? Counts what it holds back. */
 bool log_flood_allowed(void);
+/* Log to a socket at path instead of /dev/log or journald's (NULL: back). */
+void log_set_socket_path(enum log_target t, const char *path);
 
 #endif

@@ -16,6 +16,18 @@ enum log_target {
 void log_init(enum log_target target, int verbosity);
 /* How many -d flags were given. */
 int log_get_verbosity(void);
+/*
+ * Drain the log's queue from this loop, on the sink's fd becoming writable
+ * (server_init, once the base exists). NULL before the base is freed:
+ * stop watching and flush, waiting at most 1 s. Without a loop, what a
+ * slow sink has not taken goes with the next message, or at exit.
+ */
+struct event_base;
+void log_attach(struct event_base *base);
+/* Send what is queued, waiting at most what is left of the 1 s budget. */
+void log_flush(void);
+/* Messages dropped because the sink would not take them in time. */
+unsigned long long log_dropped_total(void);
 
 /* Fields attached to a message about a node or a peer; any may be NULL/0. */
 struct log_fields {
@@ -53,8 +65,11 @@ const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
 /* Names are cut to this many bytes in log lines. */
 #define LOG_NAME_MAX		255
 
-/* The journal writer: the systemd glue's, set by main; tests replace it.
- * Without one, journal lines go to stderr. */
+/*
+ * A test seam: journal messages go to fn, synchronously, instead of the
+ * log's own non-blocking datagrams to journald's socket. The daemon must
+ * not set one (sd_journal_sendv blocks when journald stops reading).
+ */
 struct iovec;
 typedef int (*log_journal_fn)(const struct iovec *iov, int n);
 void log_set_journal_writer(log_journal_fn fn);

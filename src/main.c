@@ -114,6 +114,5 @@ main(int argc, char *argv[])
 	if (opts.daemon && !restart_is_handover())
 		daemonize();
 	log_init(log_target(&opts), opts.debug);
-	log_set_journal_writer(systemd_journal_write);
 	return serve(&opts);
 }

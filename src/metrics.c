@@ -219,6 +219,9 @@ metrics_render(const struct metrics *m, const struct metrics_process *p,
 	single(&w, "epmd_shed_total", "counter", "Connections closed early to "
 	    "make room: old non-local requests, idle ones at the descriptor "
 	    "limit.", m->shed);
+	single(&w, "epmd_log_dropped_total", "counter", "Log messages "
+	    "dropped because the log sink did not take them in time.",
+	    m->log_dropped);
 	single(&w, "epmd_restarts_total", "counter", "Restarts that kept the "
 	    "registered nodes.", m->restarts);
 	single(&w, "epmd_restored_nodes", "gauge", "Nodes restored by the last "

@@ -67,7 +67,8 @@ struct metrics {
 	uint64_t	malformed;	/* bad framing or undecodable request */
 	uint64_t	timeouts;	/* unregistered connections gone silent */
 	uint64_t	accept_paused;	/* EMFILE back-offs */
-	uint64_t	shed;		/* idle connections closed at the limit */
+	uint64_t	shed;		/* closed early to make room */
+	uint64_t	log_dropped;	/* log lines dropped; set at scrape */
 	uint64_t	restarts;	/* restarts that kept the registry */
 	uint64_t	restored_nodes;	/* gauge: nodes the last restart kept */
 	uint64_t	nodes;		/* gauge: registered nodes */

@@ -466,6 +466,7 @@ server_metrics(void *arg)
 
 	srv->metrics.nodes = registry_count(srv->reg);
 	srv->metrics.connections = srv->conns.npending;
+	srv->metrics.log_dropped = log_dropped_total();
 	return &srv->metrics;
 }
 
@@ -571,6 +572,7 @@ server_init(struct server *srv, const struct options *opts)
 	event_config_free(cfg);
 	if (srv->base == NULL)
 		fatalx("cannot create the event loop");
+	log_attach(srv->base);	/* the log's queue drains from the loop */
 	srv->reg = registry_new(opts->debug > 0 ? EPMD_UNREG_LIMIT_DEBUG :
 	    EPMD_UNREG_LIMIT);
 	server_init_admit(srv);
@@ -670,6 +672,7 @@ server_free(struct server *srv)
 	event_free(srv->accept_retry);
 	registry_free(srv->reg);
 	admit_free(&srv->admit);
+	log_attach(NULL);	/* flushes what is queued, briefly */
 	event_base_free(srv->base);
 	systemd_exiting(srv->exit_status);
 }

@@ -1,4 +1,4 @@
-/* Everything systemd: inherited listeners, readiness, status, the journal. */
+/* Everything systemd: inherited listeners, readiness, status, the fd store. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,12 +9,10 @@
 #include <fcntl.h>
 #include <syslog.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 #endif
 
 #include "log.h"
@@ -231,13 +229,6 @@ systemd_watchdog_usec(void)
 	return usec;
 }
 
-/* Write one structured message to the journal (a log_journal_fn). */
-int
-systemd_journal_write(const struct iovec *iov, int n)
-{
-	return sd_journal_sendv(iov, n);
-}
-
 #else /* !HAVE_SYSTEMD */
 
 /* Was this build made with libsystemd? */
@@ -286,15 +277,6 @@ unsigned long long
 systemd_watchdog_usec(void)
 {
 	return 0;
-}
-
-/* Without libsystemd there is no journal to write to. */
-int
-systemd_journal_write(const struct iovec *iov, int n)
-{
-	(void)iov;
-	(void)n;
-	return -ENOSYS;
 }
 
 #endif /* HAVE_SYSTEMD */

@@ -54,7 +54,5 @@ void systemd_exiting(int status);
 unsigned long long systemd_watchdog_usec(void);
 /* Ping the watchdog. */
 void systemd_watchdog_ping(void);
-/* Write one structured message to the journal (a log_journal_fn). */
-int systemd_journal_write(const struct iovec *iov, int n);
 
 #endif

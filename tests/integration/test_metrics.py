@@ -50,6 +50,7 @@ FAMILIES = {
     "epmd_connections": "gauge",
     "epmd_accept_paused_total": "counter",
     "epmd_shed_total": "counter",
+    "epmd_log_dropped_total": "counter",
     "epmd_restarts_total": "counter",
     "epmd_restored_nodes": "gauge",
     "epmd_build_info": "gauge",
@@ -90,7 +91,8 @@ def refused(reason):
 EPMD_SAMPLES = (
     ["epmd_nodes", "epmd_unregistrations_total", "epmd_malformed_total",
      "epmd_timeouts_total", "epmd_connections", "epmd_accept_paused_total",
-     "epmd_shed_total", "epmd_restarts_total", "epmd_restored_nodes"]
+     "epmd_shed_total", "epmd_log_dropped_total", "epmd_restarts_total",
+     "epmd_restored_nodes"]
     + [f'{fam}{{{label}="{v}"}}' for fam, (label, vals) in LABELS.items()
        for v in vals])
 

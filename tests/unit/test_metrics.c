@@ -35,6 +35,7 @@ fill(struct metrics *m)
 	m->timeouts = 3;
 	m->accept_paused = 4;
 	m->shed = 6;
+	m->log_dropped = 14;
 	metrics_set_restarts(m, 1, 9);
 	m->nodes = 11;
 	m->connections = 13;
@@ -95,6 +96,9 @@ static const char expected[] =
 	"# HELP epmd_shed_total Connections closed early to make room: old non-local requests, idle ones at the descriptor limit.\n"
 	"# TYPE epmd_shed_total counter\n"
 	"epmd_shed_total 6\n"
+	"# HELP epmd_log_dropped_total Log messages dropped because the log sink did not take them in time.\n"
+	"# TYPE epmd_log_dropped_total counter\n"
+	"epmd_log_dropped_total 14\n"
 	"# HELP epmd_restarts_total Restarts that kept the registered nodes.\n"
 	"# TYPE epmd_restarts_total counter\n"
 	"epmd_restarts_total 1\n"
