@@ -57,16 +57,6 @@ static bool		 atexit_done;
 static void	log_at_exit(void);
 static void	flush_later(void);
 
-/* The monotonic clock in milliseconds. */
-static long long
-clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Stop watching the sink's fd; before the fd is closed or replaced. */
 static void
 unwatch(void)
@@ -219,11 +209,11 @@ flush_waiting(void)
 	while (!pump() && wait_left_ms > 0 && sink.fd >= 0) {
 		pfd.fd = sink.fd;
 		pfd.events = POLLOUT;
-		t0 = clock_ms();
+		t0 = logsink_now_ms();
 		if (poll(&pfd, 1, (int)wait_left_ms) == -1 && errno != EINTR)
 			break;
 		/* At least 1 ms a round: a sink ready but refusing still ends. */
-		wait_left_ms -= (long)(clock_ms() - t0) + 1;
+		wait_left_ms -= (long)(logsink_now_ms() - t0) + 1;
 		if (wait_left_ms < 0)
 			wait_left_ms = 0;
 	}

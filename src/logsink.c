@@ -18,8 +18,8 @@
 #define RECONNECT_MS	1000
 
 /* The monotonic clock in milliseconds. */
-static long long
-now_ms(void)
+long long
+logsink_now_ms(void)
 {
 	struct timespec ts;
 
@@ -107,7 +107,7 @@ connect_sink(struct logsink *s)
 		s->stream = true;
 	}
 	if (s->fd == -1) {
-		s->next_try_ms = now_ms() + RECONNECT_MS;
+		s->next_try_ms = logsink_now_ms() + RECONNECT_MS;
 		return false;
 	}
 	s->own_fd = true;
@@ -134,7 +134,7 @@ logsink_ready(struct logsink *s)
 		return true;
 	if (s->kind != LOGSINK_SYSLOG && s->kind != LOGSINK_JOURNAL)
 		return false;
-	if (now_ms() < s->next_try_ms)
+	if (logsink_now_ms() < s->next_try_ms)
 		return false;
 	return connect_sink(s);
 }

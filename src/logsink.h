@@ -74,4 +74,7 @@ struct iovec;
 size_t logsink_render_journal(char *buf, size_t size,
 	    const struct iovec *fields, int n);
 
+/* The monotonic clock in milliseconds. */
+long long logsink_now_ms(void);
+
 #endif

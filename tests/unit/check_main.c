@@ -20,10 +20,34 @@
  * CK_NORMAL output, whose summary line ("100%: Checks: N, Failures: 0,
  * Errors: 0") tests/run counts, and exits non-zero if any test failed.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "unit.h"
+
+/* A socket address for text (IPv4 or IPv6), port 4369; fails the test if bad. */
+struct sockaddr_storage
+unit_sockaddr(const char *text)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(4369);
+	} else {
+		ck_assert_msg(inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1,
+		    "bad test address %s", text);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(4369);
+	}
+	return ss;
+}
 
 /* Run this binary's suite; exit status is non-zero if any test failed. */
 int

@@ -7,24 +7,7 @@
 #include "admit.h"
 #include "unit.h"
 
-/* An address of either family from text. */
-static struct sockaddr_storage
-addr(const char *text)
-{
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, text, &s4->sin_addr) == 1)
-		s4->sin_family = AF_INET;
-	else {
-		ck_assert_int_eq(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
-		s6->sin6_family = AF_INET6;
-	}
-	return ss;
-}
-
+#define addr(text)	unit_sockaddr(text)
 #define SA(x)	((struct sockaddr *)&(x))
 
 /* Limits for most tests: 2 per address, 3 per prefix, 5 in all. */
