@@ -41,7 +41,10 @@ from epmdtest import epmdc  # noqa: E402
 LIMIT = 4096              # the daemon's RLIMIT_NOFILE
 ADDRS = 40                # attacking addresses
 PER = 256                 # connections from each (the per-peer default)
-SECONDS = 20              # local probing while the attack runs
+# Local probing while the attack runs. The sanitized daemon gets a short
+# run of the tests that cover its code paths; the timing-bound figures are
+# the plain daemon's.
+SECONDS = 8 if et.UNDER_ASAN else 20
 ERL_SECONDS = 12
 LOG_SECONDS = 10
 # The daemon's line naming the top prefix: loose on purpose.
@@ -94,6 +97,13 @@ def metric(d, name, **labels):
     return 0.0
 
 
+def plain_only(why):
+    """Skip under the sanitizers: this test's figures are the plain
+    daemon's (why)."""
+    if et.UNDER_ASAN:
+        raise et.Skip(f"ASan/UBSan run: {why}")
+
+
 def check_attack_happened(st, what):
     """The attacker really did connect (so a pass means something)."""
     et.check(st.get("established", 0) >= 1000,
@@ -124,6 +134,7 @@ def test_local_nodes_served_while_one_ipv6_64_trickles():
 def test_local_nodes_served_while_many_ipv4_addresses_trickle():
     """40 IPv4 addresses from two /24s x 256 trickling connections,
     defaults: local registrations and lookups still succeed >= 90 %."""
+    plain_only("the IPv6 flood runs the same code")
     ns = flood_net()
     with netns.entered(ns), flood_daemon() as d:
         probe, st, _fds = flood.attack(ns, d, v4_attackers(), PER, SECONDS,
@@ -187,6 +198,7 @@ def test_out_of_descriptors_old_trickling_requests_make_room():
 def test_erl_node_starts_while_one_ipv6_64_trickles():
     """A real `erl -sname` node started during the one-/64 flood
     registers (no no_reg_reply_from_epmd)."""
+    plain_only("erl's own timeouts are not the sanitizer's")
     import erlnode
     if not os.access(erlnode.ERL, os.X_OK):
         raise et.Skip(f"no erl at {erlnode.ERL}")
@@ -217,7 +229,7 @@ def test_erl_node_starts_while_one_ipv6_64_trickles():
 @epmdc(timeout=60)
 def test_flood_log_names_top_prefix_rate_limited():
     """During the one-/64 flood the daemon's log names 2001:db8:f1::/64
-    as refused or shed, in at most about one line a second, and
+    as refused or shed, in at most about one line per 5 s, and
     epmd_refused_total{reason="prefix_cap"} counts the refusals."""
     ns = flood_net()
     with netns.entered(ns), flood_daemon(metrics=True) as d:
@@ -232,7 +244,7 @@ def test_flood_log_names_top_prefix_rate_limited():
               f"e.g. {lines[:2]}; prefix_cap refusals {refused:.0f}")
     et.check(lines, "no log line names 2001:db8:f1::/64 as refused or "
              f"shed; the log ends: {log[-1500:]}")
-    et.check(len(lines) <= took + 2, f"{len(lines)} lines naming the "
+    et.check(len(lines) <= took / 5 + 2, f"{len(lines)} lines naming the "
              f"prefix in {took:.0f} s: not rate-limited; e.g. {lines[:3]}")
     et.check(refused > 0, f'epmd_refused_total{{reason="prefix_cap"}} is '
              f"{refused}")

@@ -92,6 +92,9 @@ def test_addresses_colliding_under_old_hash_cost_no_more_than_random():
     """Per connection, the daemon spends at most 1.5x as much CPU on
     addresses that shared one bucket of the old FNV-1a table as on random
     ones."""
+    if et.UNDER_ASAN:
+        raise et.Skip("ASan/UBSan run: the sanitizers' own cost drowns the "
+                      "hash's; the plain daemon measures it")
     bits = buckets_reached(HELD + CONC).bit_length() - 1
     bad = flood.colliding(PREFIX48, HELD + CHURN, bits, seed=14)
     good = flood.colliding(PREFIX48, HELD + CHURN, bits, seed=41,
