@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The fuzz layer of tests/run: build, replay regressions, fuzz briefly.
 
-    python3 tests/fuzz/run_fuzz.py             # FUZZ_SECONDS per target, default 45
+    python3 tests/fuzz/run_fuzz.py             # FUZZ_SECONDS per target, default 30
                                                # (fuzz_state: at most 20, fuzz_addrfilt: 15)
 
 1. Builds every target with `make -C tests/fuzz` (clang, libFuzzer, ASan,
@@ -177,7 +177,7 @@ def main():
     for t in TARGETS:
         replay(t)
     try:
-        seconds = int(os.environ.get("FUZZ_SECONDS", "45"))
+        seconds = int(os.environ.get("FUZZ_SECONDS", "30"))
     except ValueError:
         say("not ok", "FUZZ_SECONDS is not a whole number of seconds")
         return 1
