@@ -48,7 +48,7 @@ union addr {
 	struct sockaddr_in6	sin6;
 };
 
-/* Ordered so that it fits 128 bytes: malloc's fast bins. */
+/* Ordered to stay small: there is one per open connection. */
 struct conn {
 	struct server		*srv;
 	struct event		*ev;	/* the one event: read, write, delay, watch */
@@ -66,9 +66,9 @@ struct conn {
 	uint32_t		 last_active;	/* accept or last byte, seconds */
 	union addr		 peer;	/* as accept() reported it */
 	TAILQ_ENTRY(conn)	 entry;	/* in srv->conns.pending or .registered */
-	TAILQ_ENTRY(conn)	 rentry;	/* in srv->conns.remote, if remote */
 };
-_Static_assert(sizeof(struct conn) <= 128, "struct conn outgrew 128 bytes");
+/* 120 bytes: a smaller malloc bin than libevent's struct event uses. */
+_Static_assert(sizeof(struct conn) <= 120, "struct conn outgrew 120 bytes");
 
 /* Room for the text behind a connection's log fields. */
 struct conn_logbuf {
@@ -299,7 +299,6 @@ conn_unremote(struct conn *c)
 {
 	if (!c->remote)
 		return;
-	TAILQ_REMOVE(&c->srv->conns.remote, c, rentry);
 	admit_release(&c->srv->admit, &c->peer.sa);
 	c->remote = false;
 }
@@ -309,7 +308,6 @@ void
 conn_set_init(struct conn_set *set)
 {
 	TAILQ_INIT(&set->pending);
-	TAILQ_INIT(&set->remote);
 	TAILQ_INIT(&set->registered);
 	set->npending = 0;
 }
@@ -339,8 +337,7 @@ conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
 	}
 	TAILQ_INSERT_TAIL(&srv->conns.pending, c, entry);
 	srv->conns.npending++;
-	if ((c->remote = remote))
-		TAILQ_INSERT_TAIL(&srv->conns.remote, c, rentry);
+	c->remote = remote;
 	if (opts->delay_accept > 0) {
 		c->state = CONN_DELAYED;
 		if (!conn_arm(c, -1, 0, opts->delay_accept))
@@ -422,11 +419,15 @@ conn_shed_remote(struct server *srv, size_t n, int age)
 	uint32_t	 now = conn_now();
 	size_t		 closed = 0;
 
-	/* Accept order: once one is younger than age, so are the rest. */
-	for (c = TAILQ_FIRST(&srv->conns.remote); c != NULL && closed < n &&
+	/*
+	 * Accept order: once one is younger than age, so are the rest, and
+	 * the walk ends. It runs only under pressure.
+	 */
+	for (c = TAILQ_FIRST(&srv->conns.pending); c != NULL && closed < n &&
 	    (int64_t)now - c->accepted >= age; c = next) {
-		next = TAILQ_NEXT(c, rentry);
-		if (c->state != CONN_READING && c->state != CONN_DELAYED)
+		next = TAILQ_NEXT(c, entry);
+		if (!c->remote || (c->state != CONN_READING &&
+		    c->state != CONN_DELAYED))
 			continue;
 		conn_close(c);
 		closed++;

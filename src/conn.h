@@ -16,7 +16,6 @@ TAILQ_HEAD(conn_list, conn);
 /* Every open connection of a server. Only conn.c changes it. */
 struct conn_set {
 	struct conn_list	 pending;	/* unregistered, oldest first */
-	struct conn_list	 remote;	/* the non-local ones among them */
 	struct conn_list	 registered;
 	size_t			 npending;
 };
