@@ -164,6 +164,8 @@ slot(struct stats *st, const struct sample *smp)
 		{ "epmd_accept_paused_total",
 		    offsetof(struct stats, accept_paused) },
 		{ "epmd_shed_total", offsetof(struct stats, shed) },
+		{ "epmd_log_dropped_total",
+		    offsetof(struct stats, log_dropped) },
 		{ "epmd_restarts_total", offsetof(struct stats, restarts) },
 		{ "epmd_restored_nodes", offsetof(struct stats, restored_nodes) },
 		{ "process_open_fds", offsetof(struct stats, open_fds) },
@@ -214,6 +216,7 @@ stats_clear(struct stats *st)
 	memset(st, 0, sizeof(*st));
 	st->nodes = st->unregistrations = st->malformed = st->timeouts = NAN;
 	st->connections = st->accept_paused = st->shed = st->restarts = NAN;
+	st->log_dropped = NAN;
 	st->restored_nodes = st->open_fds = st->max_fds = NAN;
 	st->resident_bytes = st->start_time = st->cpu_seconds = NAN;
 	unknown(st->registrations, METRICS_REG_N);
@@ -307,6 +310,7 @@ stats_print(FILE *out, const struct stats *st, const char *from, double now)
 	put_line(out, "timeouts:", st->timeouts, "");
 	put_line(out, "accept pauses:", st->accept_paused, "");
 	put_line(out, "shed:", st->shed, "");
+	put_line(out, "log dropped:", st->log_dropped, "");
 	put_line(out, "restarts:", st->restarts, "");
 	put_line(out, "restored nodes:", st->restored_nodes, "");
 	fprintf(out, "%-18s", "descriptors:");

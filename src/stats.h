@@ -15,6 +15,7 @@
 struct stats {
 	double	nodes, unregistrations, malformed, timeouts, connections;
 	double	accept_paused, shed, restarts, restored_nodes;
+	double	log_dropped;
 	double	registrations[METRICS_REG_N];
 	double	requests[METRICS_REQ_N];
 	double	lookups[METRICS_LOOKUP_N];

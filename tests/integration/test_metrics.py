@@ -586,6 +586,7 @@ def test_stats_prints_the_figures():
                  "restarts:         0"):
         et.check("\n" + line + "\n" in text, f"missing {line!r} in {text}")
     et.check(re.search(r"\ndescriptors:      \d+ open of \d+\n", text), text)
+    et.check(re.search(r"\nlog dropped:      \d+\n", text), text)
 
 
 @mtest

@@ -305,8 +305,9 @@ START_TEST(test_stats_reads_back_every_figure_rendered)
 	fill(&m);
 	metrics_render_buf(&m, &proc, "1.2\"x\\", buf, sizeof(buf));
 	stats_parse(buf, &st);
-	/* 14 plain samples, 4 + 6 + 2 + 6 labelled ones, build_info. */
-	ck_assert_uint_eq(st.nsamples, 14 + 18 + 1);
+	/* 15 plain samples, 4 + 6 + 2 + 6 labelled ones, build_info. */
+	ck_assert_uint_eq(st.nsamples, 15 + 18 + 1);
+	ck_assert(st.log_dropped == 14);
 	ck_assert_str_eq(st.version, "1.2\"x\\");
 	ck_assert(st.registrations[METRICS_REG_INVALID] == 12);
 	ck_assert(st.requests[METRICS_REQ_STOP] == 25);
@@ -331,6 +332,7 @@ static const char stats_expected[] =
 	"timeouts:         3\n"
 	"accept pauses:    4\n"
 	"shed:             6\n"
+	"log dropped:      14\n"
 	"restarts:         1\n"
 	"restored nodes:   9\n"
 	"descriptors:      12 open of 524288\n"
