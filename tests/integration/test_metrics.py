@@ -799,7 +799,7 @@ def test_sigusr2_upgrade_keeps_the_metrics_port_and_counts_the_restart():
 def test_alert_rules_pass_promtool():
     rc, out = promtool("check", "rules", RULES)
     et.eq(rc, 0, f"promtool check rules: {out}")
-    et.check("SUCCESS: 3 rules found" in out, out)
+    et.check("SUCCESS: 4 rules found" in out, out)
 
 
 @mtest
