@@ -1018,17 +1018,16 @@ conn_handle(struct conn *c, const uint8_t *body, size_t len)
 static bool
 conn_keep_partial(struct conn *c, const uint8_t *data, size_t len)
 {
-	size_t	 have = c->in_len, want = have + len;
+	size_t	 have = c->in_len, want = have + len, i, rest;
 	uint8_t	 hdr[EPMD_FRAME_HEADER], *p;
-	size_t	 i;
 
 	if (want >= EPMD_FRAME_HEADER) {
 		for (i = 0; i < EPMD_FRAME_HEADER; i++)
 			hdr[i] = i < have ? c->in[i] : data[i - have];
-		i = EPMD_FRAME_HEADER + ((size_t)hdr[0] << 8 | hdr[1]);
-		/* A bad length is refused by the caller: no room for it. */
-		if (i > want && i <= EPMD_INBUF_SIZE)
-			want = i;
+		/* 0 for a bad length, which the caller refuses: no room for it. */
+		rest = proto_frame_want(hdr, EPMD_FRAME_HEADER);
+		if (EPMD_FRAME_HEADER + rest > want)
+			want = EPMD_FRAME_HEADER + rest;
 	}
 	if (want > EPMD_INBUF_SIZE)
 		return false;

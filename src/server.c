@@ -30,8 +30,7 @@
 #define ACCEPT_RETRY_USEC	100000
 /* Accepts in a row before the loop turns to serve everyone else. */
 #define ACCEPT_BURST		64
-/* When descriptors run out: close this many connections silent this long. */
-#define EMFILE_SHED		16
+/* When descriptors run out, connections silent this long (s) may be closed. */
 #define EMFILE_SHED_IDLE	2
 /* Minimum seconds between two STATUS= updates to systemd. */
 #define STATUS_INTERVAL		1
@@ -164,8 +163,8 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	 * Old non-local requests go first, trickling or not, then idle
 	 * unregistered peers; registered nodes are never harmed.
 	 */
-	shed = conn_shed_remote(srv, EMFILE_SHED, CONN_SHED_AGE);
-	idle = conn_shed_idle(srv, EMFILE_SHED, EMFILE_SHED_IDLE);
+	shed = conn_shed_remote(srv, CONN_SHED_BATCH, CONN_SHED_AGE);
+	idle = conn_shed_idle(srv, CONN_SHED_BATCH, EMFILE_SHED_IDLE);
 	srv->metrics.accept_paused++;
 	srv->metrics.shed += idle;
 	set_accepting(srv, false);
