@@ -247,22 +247,11 @@ put_escaped(uint8_t b)
 		printf("\\x%02x", b);
 }
 
-/* Is this complete UTF-8 sequence well formed, and not a C1 control? */
+/* Is this one strict UTF-8 character, and not a C1 control? */
 static bool
 utf8_printable(const uint8_t *s, size_t len)
 {
-	uint8_t	 lo = 0x80, hi = 0xbf;
-
-	/* The second byte's range rules out overlongs and surrogates. */
-	if (s[0] == 0xe0)
-		lo = 0xa0;
-	else if (s[0] == 0xed)
-		hi = 0x9f;
-	else if (s[0] == 0xf0)
-		lo = 0x90;
-	else if (s[0] == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
+	if (proto_utf8_chars(s, len) != 1)
 		return false;
 	/* U+0080..U+009F: some terminals obey these like ESC sequences. */
 	return !(len == 2 && s[0] == 0xc2 && s[1] < 0xa0);
@@ -282,19 +271,6 @@ flush_pending(struct client *cl)
 		for (i = 0; i < cl->npend; i++)
 			put_escaped(cl->pend[i]);
 	cl->npend = 0;
-}
-
-/* How long a UTF-8 sequence that starts with b is; 0 if b cannot start one. */
-static size_t
-utf8_length(uint8_t b)
-{
-	if (b >= 0xc2 && b <= 0xdf)
-		return 2;
-	if (b >= 0xe0 && b <= 0xef)
-		return 3;
-	if (b >= 0xf0 && b <= 0xf4)
-		return 4;
-	return 0;
 }
 
 /* Show one reply byte on a terminal, so that names cannot drive it. */
@@ -322,7 +298,7 @@ put_tty_byte(struct client *cl, uint8_t b)
 		put_escaped(b);
 	else if (b < 0x80)
 		putchar(b);
-	else if ((cl->need = utf8_length(b)) == 0)
+	else if ((cl->need = proto_utf8_lead_len(b)) == 0)
 		put_escaped(b);
 	else
 		cl->pend[cl->npend++] = b;
@@ -364,8 +340,7 @@ copy_body(struct client *cl, int fd)
 
 	while ((n = read_some(cl, fd, buf, sizeof(buf))) > 0)
 		put_reply(cl, buf, (size_t)n);
-	if (cl->tty)
-		flush_pending(cl);
+	flush_pending(cl);
 	return n != CLIENT_TIMED_OUT;
 }
 
@@ -450,8 +425,7 @@ run_stop(struct client *cl, int fd, const char *name, size_t len)
 	    reply, sizeof(reply)))
 		return 1;
 	put_reply(cl, reply, sizeof(reply));
-	if (cl->tty)
-		flush_pending(cl);
+	flush_pending(cl);
 	return say("\n", 0);
 }
 

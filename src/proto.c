@@ -235,19 +235,11 @@ utf8_seq_len(const uint8_t *s, size_t avail)
 {
 	uint8_t	 b = s[0];
 	uint8_t	 lo = 0x80, hi = 0xbf;
-	size_t	 n, i;
+	size_t	 n = proto_utf8_lead_len(b), i;
 
-	if (b < 0x80)
+	if (n == 1)
 		return 1;
-	if (b >= 0xc2 && b <= 0xdf)
-		n = 2;
-	else if (b >= 0xe0 && b <= 0xef)
-		n = 3;
-	else if (b >= 0xf0 && b <= 0xf4)
-		n = 4;
-	else
-		return 0;	/* stray continuation, c0/c1, f5..ff */
-	if (n > avail)
+	if (n == 0 || n > avail)
 		return 0;
 
 	if (b == 0xe0)
@@ -264,6 +256,21 @@ utf8_seq_len(const uint8_t *s, size_t avail)
 		if (!cont_in(s[i], 0x80, 0xbf))
 			return 0;
 	return n;
+}
+
+/* How long a UTF-8 sequence that starts with b is: 1 to 4, 0 if none can. */
+size_t
+proto_utf8_lead_len(uint8_t b)
+{
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		return 2;
+	if (b >= 0xe0 && b <= 0xef)
+		return 3;
+	if (b >= 0xf0 && b <= 0xf4)
+		return 4;
+	return 0;	/* stray continuation, c0/c1, f5..ff */
 }
 
 /* Count the characters of strict UTF-8; -1 if the bytes are not UTF-8. */

@@ -73,6 +73,8 @@ enum proto_error proto_decode(const uint8_t *body, size_t len,
 /* A short text for a decode error, for logs. */
 const char *proto_strerror(enum proto_error err);
 
+/* How long a UTF-8 sequence that starts with b is: 1 to 4, 0 if none can. */
+size_t proto_utf8_lead_len(uint8_t b);
 /* Count the characters of strict UTF-8; -1 if the bytes are not UTF-8. */
 long proto_utf8_chars(const uint8_t *s, size_t len);
 /* Can this name register: UTF-8, no NUL, <= 255 chars, <= 1020 bytes? */
