@@ -32,5 +32,14 @@ enum log_target log_get_target(void);
 bool log_flood_allowed(void);
 /* Log to a socket at path instead of /dev/log or journald's (NULL: back). */
 void log_set_socket_path(enum log_target t, const char *path);
+/*
+ * Journal messages go to fn, synchronously, instead of the log's own
+ * non-blocking datagrams to journald's socket (NULL: back). The daemon
+ * never sets one: a writer such as sd_journal_sendv blocks when journald
+ * stops reading.
+ */
+struct iovec;
+typedef int (*log_journal_fn)(const struct iovec *iov, int n);
+void log_set_journal_writer(log_journal_fn fn);
 
 #endif

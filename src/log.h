@@ -65,13 +65,4 @@ const char *log_escape(const void *data, size_t len, char *buf, size_t buflen);
 /* Names are cut to this many bytes in log lines. */
 #define LOG_NAME_MAX		255
 
-/*
- * A test seam: journal messages go to fn, synchronously, instead of the
- * log's own non-blocking datagrams to journald's socket. The daemon must
- * not set one (sd_journal_sendv blocks when journald stops reading).
- */
-struct iovec;
-typedef int (*log_journal_fn)(const struct iovec *iov, int n);
-void log_set_journal_writer(log_journal_fn fn);
-
 #endif

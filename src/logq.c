@@ -11,17 +11,28 @@ logq_init(struct logq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+/* Remove the head record, written or not. */
+static void
+pop(struct logq *q)
+{
+	struct logq_rec *r = &q->rec[q->head];
+
+	q->bytes -= r->len;
+	free(r->data);
+	r->data = NULL;
+	r->len = 0;
+	q->head = (q->head + 1) % LOGQ_MAX_RECORDS;
+	q->count--;
+	q->off = 0;
+}
+
 /* Free every record held; they are not counted as drops. */
 void
 logq_clear(struct logq *q)
 {
-	while (q->count > 0) {
-		free(q->rec[q->head].data);
-		q->rec[q->head].data = NULL;
-		q->head = (q->head + 1) % LOGQ_MAX_RECORDS;
-		q->count--;
-	}
-	q->head = q->bytes = q->off = 0;
+	while (q->count > 0)
+		pop(q);
+	q->head = 0;
 }
 
 /* Would a record of len bytes fit now? */
@@ -89,21 +100,6 @@ logq_head(const struct logq *q, size_t *len)
 	r = &q->rec[q->head];
 	*len = r->len - q->off;
 	return r->data + q->off;
-}
-
-/* Remove the head record, written or not. */
-static void
-pop(struct logq *q)
-{
-	struct logq_rec *r = &q->rec[q->head];
-
-	q->bytes -= r->len;
-	free(r->data);
-	r->data = NULL;
-	r->len = 0;
-	q->head = (q->head + 1) % LOGQ_MAX_RECORDS;
-	q->count--;
-	q->off = 0;
 }
 
 /* n bytes of the head were written; the record goes once all of it has. */

@@ -154,8 +154,7 @@ logsink_reset(struct logsink *s)
 void
 logsink_close(struct logsink *s)
 {
-	if (s->own_fd && s->fd >= 0)
-		close(s->fd);
+	logsink_reset(s);
 	clear(s);
 }
 
