@@ -5,13 +5,10 @@
 
 #include <sys/queue.h>
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "epmd.h"
 #include "introspect.h"
