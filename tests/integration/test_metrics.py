@@ -192,13 +192,6 @@ def promtool(*args, data=None):
     return p.returncode, (p.stdout + p.stderr).decode()
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of pid, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def low_fd_limit(n):
     """A preexec that caps descriptors at n (soft and hard)."""
     def fn():
@@ -479,9 +472,9 @@ def test_descriptor_exhaustion_counts_pauses_and_shed():
             # metrics listener must pause, not spin on accept.
             scraper = socket.create_connection(("127.0.0.1", d.mport), 2)
             scraper.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-            cpu0, t0 = cpu_seconds(d.pid), time.monotonic()
+            cpu0, t0 = et.cpu_seconds(d.pid), time.monotonic()
             time.sleep(1.0)
-            busy = (cpu_seconds(d.pid) - cpu0) / (time.monotonic() - t0)
+            busy = (et.cpu_seconds(d.pid) - cpu0) / (time.monotonic() - t0)
             et.check(busy < 0.5, f"daemon busy {busy:.0%} while out of "
                      "descriptors")
             # After 2 s of silence the oldest are shed, 16 per EMFILE.

@@ -120,10 +120,7 @@ def daemon_cpu_ns(pid):
         with open(f"/proc/{pid}/schedstat") as f:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        return int(et.cpu_seconds(pid) * 1_000_000_000)
 
 
 class Trickle:
