@@ -241,11 +241,12 @@ conn_now(void)
 static bool
 conn_admit(struct server *srv, const struct sockaddr *sa)
 {
-	enum admit_verdict v = admit_take(&srv->admit, sa);
+	enum admit_verdict v;
 
-	if (v == ADMIT_REMOTE_CAP && conn_shed_remote(srv, CONN_SHED_BATCH,
-	    CONN_SHED_AGE) > 0)
-		v = admit_take(&srv->admit, sa);
+	/* Make room first, so a connection let in is not reported refused. */
+	if (admit_remote_full(&srv->admit))
+		conn_shed_remote(srv, CONN_SHED_BATCH, CONN_SHED_AGE);
+	v = admit_take(&srv->admit, sa);
 	switch (v) {
 	case ADMIT_OK:
 		return true;
